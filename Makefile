@@ -1,0 +1,48 @@
+# TallyIO: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FOUNDRY_BINS := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil \
+                node_modules/@foundry-rs/forge-linux-amd64/bin/forge \
+                node_modules/@foundry-rs/cast-linux-amd64/bin/cast
+FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+
+.PHONY: setup demo test lint pytest forge-test bench clean
+
+setup: .stamp-venv .stamp-node
+
+# Python: re-run only when the lock or the package metadata change.
+.stamp-venv: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# Node tools and protocol artifacts: exactly what the lockfile says.
+.stamp-node: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	chmod +x $(FOUNDRY_BINS)
+	touch $@
+
+demo: setup
+	$(BIN)/tallyio demo
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+forge-test: setup
+	cd contracts && $(FORGE) test
+
+pytest: setup
+	$(BIN)/pytest
+
+test: setup lint forge-test pytest
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules .stamp-venv .stamp-node contracts/out contracts/cache .devnet

@@ -1,0 +1,11 @@
+"""Devnet deployment of uniswap_v2 (being written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tallyio.devnet.context import DeployContext
+
+
+def deploy(ctx: DeployContext) -> dict[str, Any]:
+    raise NotImplementedError("uniswap_v2 devnet deployment is not written yet")
