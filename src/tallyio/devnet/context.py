@@ -1,4 +1,4 @@
-"""What every protocol deployer on the devnet shares: the deployer, named accounts, tokens, feeds."""
+"""What every devnet protocol deployer shares: the deployer, named accounts, tokens, feeds."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ PRICES_USD_8: dict[str, int] = {
 DECIMALS = {"WETH": 18, **{s: d for s, (_, d) in TOKENS.items()}}
 
 WETH9 = "@uniswap/v2-periphery/build/WETH9.json"
-MINTABLE_ERC20 = "@aave/core-v3/artifacts/contracts/mocks/tokens/MintableERC20.sol/MintableERC20.json"
+MINTABLE_ERC20 = (
+    "@aave/core-v3/artifacts/contracts/mocks/tokens/MintableERC20.sol/MintableERC20.json"
+)
 
 
 @dataclass(slots=True)
@@ -48,7 +50,7 @@ class DeployContext:
 
     def units(self, symbol: str, amount: float | int) -> int:
         """Whole tokens -> base units (exact for the round numbers used in seeding)."""
-        return int(round(amount * 10**6)) * 10 ** DECIMALS[symbol] // 10**6
+        return round(amount * 10**6) * 10 ** DECIMALS[symbol] // 10**6
 
     def fund(self, symbol: str, to: str, amount: int) -> None:
         """Give `to` `amount` base units of a token (WETH by deposit, the rest by mint)."""
@@ -104,3 +106,17 @@ def deploy_feeds(ctx: DeployContext) -> dict[str, str]:
 
 def deploy_multicall(ctx: DeployContext) -> str:
     return str(ctx.d.deploy(load_forge_artifact("Multicall")).address)
+
+
+def attach(manifest: dict[str, Any]) -> DeployContext:
+    """A DeployContext over an already running devnet, rebuilt from its manifest."""
+    accounts = {name: str(a["address"]) for name, a in manifest["accounts"].items()}
+    d = Deployer(manifest["rpc_url"], accounts["deployer"])
+    ctx = DeployContext(d, accounts, manifest=manifest)
+    for symbol, address in manifest["tokens"].items():
+        path = WETH9 if symbol == "WETH" else MINTABLE_ERC20
+        ctx.tokens[symbol] = d.at(load_artifact(path), address)
+    feed = load_forge_artifact("SettableFeed")
+    for symbol, address in manifest.get("price_feeds", {}).items():
+        ctx.feeds[symbol] = d.at(feed, address)
+    return ctx

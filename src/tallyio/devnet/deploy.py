@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tallyio.devnet.cache import DeployCache
 from tallyio.devnet.context import (
     DeployContext,
     deploy_feeds,
@@ -18,7 +19,7 @@ from tallyio.devnet.context import (
     name_accounts,
 )
 from tallyio.devnet.deployer import Deployer
-from tallyio.devnet.node import DevnetError, start_anvil, stop_pid
+from tallyio.devnet.node import DevnetError, pid_alive, start_anvil, stop_pid
 
 DEFAULT_STATE_DIR = Path(".devnet")
 
@@ -38,8 +39,6 @@ def deploy_all(ctx: DeployContext, protocols: Sequence[str], progress: Progress 
     ctx.manifest["multicall"] = deploy_multicall(ctx)
     borrowers: dict[str, list[str]] = {}
     for name in protocols:
-        if name not in PROTOCOLS:
-            raise DevnetError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
         started = time.monotonic()
         module = importlib.import_module(f"tallyio.devnet.{name}")
         section: dict[str, Any] = module.deploy(ctx)
@@ -57,28 +56,38 @@ def up(
     chain_id: int = 31337,
     protocols: Sequence[str] = PROTOCOLS,
     progress: Progress = _quiet,
+    use_cache: bool = True,
 ) -> dict[str, Any]:
-    """Start anvil, deploy and seed everything, write `<state_dir>/manifest.json`, return it."""
-    state_dir = Path(state_dir)
-    manifest_path = state_dir / "manifest.json"
-    if manifest_path.is_file():
-        old = json.loads(manifest_path.read_text())
-        from tallyio.devnet.node import pid_alive
+    """Start anvil, deploy and seed everything, write `<state_dir>/manifest.json`, return it.
 
-        if pid_alive(int(old.get("pid", 0)) or -1):
-            raise DevnetError(
-                f"a devnet is already running from {state_dir} (pid {old['pid']}); "
-                "run `tallyio devnet down` first"
-            )
+    A deployment is cached as an anvil state dump keyed by everything that shapes it, so a
+    later `up` loads the state instead of deploying again.
+    """
+    state_dir = Path(state_dir)
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise DevnetError(f"unknown protocol {unknown[0]!r}; known: {', '.join(PROTOCOLS)}")
+    _refuse_if_running(state_dir)
     progress("compiling contracts (forge build)")
     forge_build()
+    cache = DeployCache.for_inputs(chain_id, protocols) if use_cache else None
     node = start_anvil(state_dir, port=port, chain_id=chain_id)
     progress(f"anvil pid {node.pid} on {node.rpc_url}")
     try:
         accounts = name_accounts([a.address for a in node.accounts])
+        d = Deployer(node.rpc_url, accounts["deployer"])
+        manifest = cache.restore(d) if cache else None
+        if manifest is None:
+            ctx = DeployContext(d, accounts)
+            deploy_all(ctx, protocols, progress)
+            manifest = ctx.manifest
+            manifest["block_number"] = d.block_number()
+            if cache:
+                cache.store(d, manifest)
+        else:
+            progress(f"loaded cached deployment {cache.key[:12] if cache else ''}")
         keys = {a.address: a.private_key for a in node.accounts}
-        ctx = DeployContext(Deployer(node.rpc_url, accounts["deployer"]), accounts)
-        ctx.manifest.update(
+        manifest.update(
             rpc_url=node.rpc_url,
             ws_url=node.ws_url,
             chain_id=node.chain_id,
@@ -86,13 +95,21 @@ def up(
             state_dir=str(state_dir.resolve()),
             accounts={n: {"address": a, "private_key": keys[a]} for n, a in accounts.items()},
         )
-        deploy_all(ctx, protocols, progress)
-        ctx.manifest["block_number"] = ctx.d.block_number()
     except BaseException:
         stop_pid(node.pid)
+        (state_dir / "anvil.pid").unlink(missing_ok=True)
         raise
-    manifest_path.write_text(json.dumps(ctx.manifest, indent=2) + "\n")
-    return ctx.manifest
+    (state_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _refuse_if_running(state_dir: Path) -> None:
+    pid_file = state_dir / "anvil.pid"
+    if pid_file.is_file() and pid_alive(int(pid_file.read_text().strip() or 0)):
+        raise DevnetError(
+            f"a devnet is already running from {state_dir} (pid {pid_file.read_text().strip()}); "
+            "run `tallyio devnet down` first"
+        )
 
 
 def down(state_dir: Path = DEFAULT_STATE_DIR) -> int | None:

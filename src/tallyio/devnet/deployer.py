@@ -7,6 +7,7 @@ fixed gas limit (no estimation round trip); a reverted receipt is raised with it
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -38,7 +39,7 @@ class Artifact:
     def linked(self, libraries: Mapping[str, str]) -> str:
         """Bytecode with each library address written at its linkReferences offsets."""
         code = bytearray.fromhex(_placeholder_free(self.bytecode))
-        for _source, libs in self.link_references.items():
+        for libs in self.link_references.values():
             for lib, spots in libs.items():
                 if lib not in libraries:
                     raise DeployError(f"{self.name} needs library {lib}")
@@ -109,7 +110,12 @@ class Deployer:
     # -- raw JSON-RPC ---------------------------------------------------------------------
     def rpc(self, method: str, *params: Any) -> Any:
         self._id += 1
-        body = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}
+        body: dict[str, Any] = {
+            "jsonrpc": "2.0",
+            "id": self._id,
+            "method": method,
+            "params": list(params),
+        }
         answer = self._session.post(self.rpc_url, json=body, timeout=60).json()
         if "error" in answer:
             raise DeployError(f"{method}: {answer['error'].get('message', answer['error'])}")
@@ -129,28 +135,47 @@ class Deployer:
         value: int = 0,
     ) -> Contract:
         code = artifact.linked(libraries or {})
-        ctor: ContractConstructor = self.w3.eth.contract(abi=list(artifact.abi), bytecode=code).constructor(*args)
+        ctor: ContractConstructor = self.w3.eth.contract(
+            abi=list(artifact.abi), bytecode=code
+        ).constructor(*args)
         data = ctor.data_in_transaction
         receipt = self._send({"data": data}, sender, value, what=f"deploy {artifact.name}")
         return self.at(artifact, receipt["contractAddress"])
 
-    def send(self, fn: ContractFunction, *, sender: str | None = None, value: int = 0) -> dict[str, Any]:
+    def send(
+        self, fn: ContractFunction, *, sender: str | None = None, value: int = 0
+    ) -> dict[str, Any]:
         """Send a contract call as a transaction; returns the receipt, raises on revert."""
         tx = {"to": fn.address, "data": fn._encode_transaction_data()}
         return self._send(tx, sender, value, what=f"{fn.fn_name} on {fn.address}")
 
-    def send_raw_call(self, to: str, data: str, *, sender: str | None = None, value: int = 0) -> dict[str, Any]:
+    def send_raw_call(
+        self, to: str, data: str, *, sender: str | None = None, value: int = 0
+    ) -> dict[str, Any]:
         return self._send({"to": to, "data": data}, sender, value, what=f"call to {to}")
 
-    def _send(self, tx: dict[str, Any], sender: str | None, value: int, what: str) -> dict[str, Any]:
+    def _send(
+        self, tx: dict[str, Any], sender: str | None, value: int, what: str
+    ) -> dict[str, Any]:
         full = {"from": sender or self.sender, "gas": hex(DEFAULT_GAS), "value": hex(value), **tx}
         tx_hash = self.rpc("eth_sendTransaction", full)
-        receipt: dict[str, Any] | None = self.rpc("eth_getTransactionReceipt", tx_hash)
-        if receipt is None:
-            raise DeployError(f"{what}: no receipt (is automine on?)")
+        receipt = self.wait_receipt(tx_hash, what)
         if int(receipt["status"], 16) != 1:
             raise DeployError(f"{what} reverted: {self._revert_reason(full, receipt)}")
         return receipt
+
+    def wait_receipt(
+        self, tx_hash: str, what: str = "transaction", timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Automine mines on send, but the receipt can trail the answer by a moment under load."""
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt: dict[str, Any] | None = self.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise DeployError(f"{what}: no receipt after {timeout}s (is automine on?)")
+            time.sleep(0.002)
 
     def _revert_reason(self, tx: dict[str, Any], receipt: dict[str, Any]) -> str:
         block = hex(int(receipt["blockNumber"], 16) - 1)

@@ -9,11 +9,11 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import requests
 from eth_utils import to_checksum_address
 
 from tallyio.paths import foundry_bin
@@ -55,12 +55,12 @@ def free_port() -> int:
         return port
 
 
-def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 10.0) -> object:
+def rpc_call(
+    url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0
+) -> object:
     """One synchronous JSON-RPC call; used where asyncio would be overkill (process management)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-    req = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
-        answer = json.loads(resp.read())
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    answer = requests.post(url, json=body, timeout=timeout).json()
     if "error" in answer:
         raise DevnetError(f"{method} failed: {answer['error']}")
     return answer["result"]
@@ -108,7 +108,7 @@ def start_anvil(
             got = rpc_call(url, "eth_chainId", timeout=1.0)
             if config_out.is_file():
                 break
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except (requests.RequestException, OSError):
             got = None
         if time.monotonic() > deadline:
             stop_pid(proc.pid)
