@@ -1,0 +1,1 @@
+"""TallyIO benchmarks: each bench_*.py module exposes run() -> dict of figures."""

@@ -1,0 +1,52 @@
+"""Run every benchmark (or those named) and write each one's figures as JSON.
+
+python -m bench.run [name ...]     # e.g. `python -m bench.run devnet`
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def discover() -> list[str]:
+    return sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+
+
+def main(argv: list[str]) -> int:
+    names = argv or discover()
+    RESULTS.mkdir(exist_ok=True)
+    failed = 0
+    for name in names:
+        module = importlib.import_module(f"bench.bench_{name}")
+        print(f"bench {name} ...", flush=True)
+        started = time.monotonic()
+        figures = module.run()
+        record = {
+            "benchmark": name,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"python": platform.python_version(), "cpus": _cpus()},
+            "seconds": round(time.monotonic() - started, 3),
+            "figures": figures,
+        }
+        (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
+        if figures.get("passed") is False:
+            failed += 1
+    return 1 if failed else 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
