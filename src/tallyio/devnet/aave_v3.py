@@ -7,18 +7,19 @@ provider -> reserves. Listing and seeding (liquidity, borrowers) live in `aave_v
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from web3.contract import Contract
 
 from tallyio.devnet import aave_v3_setup as setup
-from tallyio.devnet.aave_v3_setup import AaveMarket, artifact
+from tallyio.devnet.aave_v3_setup import ZERO, AaveMarket, artifact
 from tallyio.devnet.context import DeployContext
 from tallyio.devnet.deployer import Deployer
+from tallyio.paths import node_modules
 
 MARKET_ID = "TallyIO Devnet Market"
 BASE_CURRENCY_UNIT = 10**8  # USD with 8 decimals, like the feeds (base currency = address 0)
-ZERO = "0x0000000000000000000000000000000000000000"
 
 # Linked into Pool (FlashLoanLogic links BorrowLogic, so BorrowLogic goes first).
 POOL_LIBRARIES = (
@@ -41,7 +42,7 @@ def deploy(ctx: DeployContext) -> dict[str, Any]:
     return {
         **market_section(ctx, market),
         "reserves": reserves,
-        "emode_categories": setup.emode_section(ctx),
+        "emode_categories": setup.emode_section(),
         "positions": positions,
         "borrowers": [p["borrower"] for p in positions],
     }
@@ -95,8 +96,12 @@ def _deploy_acl(d: Deployer, provider: Contract, admin: str) -> Contract:
     d.send(provider.functions.setACLAdmin(admin))
     acl = d.deploy(artifact("ACLManager"), provider.address)
     d.send(provider.functions.setACLManager(acl.address))
-    for grant in (acl.functions.addPoolAdmin, acl.functions.addRiskAdmin,
-                  acl.functions.addEmergencyAdmin, acl.functions.addAssetListingAdmin):  # fmt: skip
+    for grant in (
+        acl.functions.addPoolAdmin,
+        acl.functions.addRiskAdmin,
+        acl.functions.addEmergencyAdmin,
+        acl.functions.addAssetListingAdmin,
+    ):
         d.send(grant(admin))
     return acl
 
@@ -119,6 +124,8 @@ def _deploy_oracle(ctx: DeployContext, provider: Contract) -> Contract:
 def market_section(ctx: DeployContext, market: AaveMarket) -> dict[str, Any]:
     return {
         "market_id": MARKET_ID,
+        # Liquidation rules differ by Aave version (see PROTOCOL_NOTES): 1.19.x is Aave V3.0.
+        "core_package_version": _core_version(),
         "pool": market.pool.address,
         "pool_implementation": market.pool_impl.address,
         "addresses_provider": market.provider.address,
@@ -130,5 +137,11 @@ def market_section(ctx: DeployContext, market: AaveMarket) -> dict[str, Any]:
         "data_provider": market.data_provider.address,
         "treasury": market.treasury,
         "base_currency_unit": BASE_CURRENCY_UNIT,
+        "flashloan_premium_bps": setup.FLASHLOAN_PREMIUM_BPS,
         "price_feeds": {s: f.address for s, f in ctx.feeds.items()},
     }
+
+
+def _core_version() -> str:
+    package = json.loads((node_modules() / "@aave/core-v3/package.json").read_text())
+    return str(package["version"])

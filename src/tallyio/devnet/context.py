@@ -56,8 +56,10 @@ class DeployContext:
         """Give `to` `amount` base units of a token (WETH by deposit, the rest by mint)."""
         token = self.tokens[symbol]
         if symbol == "WETH":
-            self.d.set_balance(to, amount + 10**24)
-            self.d.send(token.functions.deposit(), sender=to, value=amount)
+            # Wrap from the deployer and transfer, so contracts can be funded too.
+            self.d.set_balance(self.deployer, amount + 10**24)
+            self.d.send(token.functions.deposit(), sender=self.deployer, value=amount)
+            self.d.send(token.functions.transfer(to, amount), sender=self.deployer)
         else:
             mint = token.get_function_by_signature("mint(address,uint256)")
             self.d.send(mint(to, amount))

@@ -41,8 +41,8 @@ def deploy_all(ctx: DeployContext, protocols: Sequence[str], progress: Progress 
     for name in protocols:
         started = time.monotonic()
         module = importlib.import_module(f"tallyio.devnet.{name}")
-        section: dict[str, Any] = module.deploy(ctx)
-        if "borrowers" in section:
+        section: dict[str, Any] | list[Any] = module.deploy(ctx)
+        if isinstance(section, dict) and "borrowers" in section:
             borrowers[name] = section.pop("borrowers")
         ctx.manifest[name] = section
         progress(f"deployed {name} in {time.monotonic() - started:.1f}s")

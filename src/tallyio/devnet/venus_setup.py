@@ -1,4 +1,4 @@
-"""Venus core pool plumbing from the published bytecode: ACM, the Diamond comptroller, the oracle stack.
+"""Venus core pool plumbing from published bytecode: ACM, Diamond comptroller, oracle stack.
 
 Everything here is Venus's own bytecode (venus-protocol 10.x, oracle 2.x, governance-contracts):
   * AccessControlManager gates the comptroller's, vTokens' and oracles' admin functions.
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from eth_utils import function_abi_to_4byte_selector, keccak
+from eth_utils import keccak
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
@@ -42,15 +42,17 @@ RESILIENT_ORACLE = f"{_ORACLE}/contracts/ResilientOracle.sol/ResilientOracle.jso
 BOUND_VALIDATOR = f"{_ORACLE}/contracts/oracles/BoundValidator.sol/BoundValidator.json"
 BOUNDED_ORACLE = f"{_ORACLE}/contracts/DeviationBoundedOracle.sol/DeviationBoundedOracle.json"
 ERC1967_PROXY = (
-    f"{_ORACLE}/hardhat-deploy/solc_0.8/openzeppelin/proxy/ERC1967/ERC1967Proxy.sol/ERC1967Proxy.json"
+    f"{_ORACLE}/hardhat-deploy/solc_0.8/openzeppelin/proxy/ERC1967/ERC1967Proxy.sol/"
+    "ERC1967Proxy.json"
 )
 
 # The oracles' "native token" sentinel; no vToken here is native, so it never matches a market.
 NATIVE_SENTINEL = "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"
-# Feeds only move when a test or scenario moves them, and scenarios warp time: never call them stale.
+# Feeds move only when a test or scenario moves them, and scenarios warp time: never stale.
 MAX_STALE_SECONDS = 100 * 365 * 24 * 3600
 
-# Admin functions the deployer calls, granted through the ACM for any contract (address 0).
+# Admin functions the deployer calls (or a scenario may: pausing, direct prices), granted via
+# the ACM for any contract (address 0).
 ACM_PERMISSIONS = (
     "_supportMarket(address)",
     "setCollateralFactor(address,uint256,uint256)",
@@ -72,7 +74,7 @@ _FAILURE_TOPIC = "0x" + keccak(text="Failure(uint256,uint256,uint256)").hex()
 
 
 def send_checked(d: Deployer, fn: ContractFunction, *, sender: str | None = None) -> dict[str, Any]:
-    """Send, and raise if Venus reported a failure code (Compound v2 returns errors, it doesn't revert)."""
+    """Send; raise if Venus reported a failure code (Compound v2 returns errors, not reverts)."""
     receipt = d.send(fn, sender=sender)
     for log in receipt["logs"]:
         if log["topics"] and log["topics"][0].lower() == _FAILURE_TOPIC:
@@ -116,7 +118,9 @@ def facet_cuts(facets: Sequence[tuple[Artifact, str]]) -> list[tuple[str, int, l
     Every facet inherits FacetBase and the storage getters, so a selector goes to the first facet
     that has it (MarketFacet first); the code behind a shared selector is the same in each.
     """
-    taken = set(_selectors(load_artifact(UNITROLLER).abi)) | set(_selectors(load_artifact(DIAMOND).abi))
+    taken = set(_selectors(load_artifact(UNITROLLER).abi)) | set(
+        _selectors(load_artifact(DIAMOND).abi)
+    )
     cuts = []
     for artifact, address in facets:
         mine = [s for s in _selectors(artifact.abi) if s not in taken]
@@ -126,7 +130,7 @@ def facet_cuts(facets: Sequence[tuple[Artifact, str]]) -> list[tuple[str, int, l
 
 
 def _selectors(abi: Iterable[dict[str, Any]]) -> list[bytes]:
-    return [bytes(function_abi_to_4byte_selector(e)) for e in abi if e["type"] == "function"]
+    return [keccak(text=_signature(e))[:4] for e in abi if e["type"] == "function"]
 
 
 def deploy_acm(ctx: DeployContext) -> Contract:
@@ -157,7 +161,7 @@ def deploy_comptroller(ctx: DeployContext, acm: str) -> tuple[Contract, str]:
 
 
 def _behind_proxy(d: Deployer, path: str, acm: str, *ctor_args: Any) -> Contract:
-    """Venus's upgradeable oracles disable initializers in the constructor: deploy behind ERC1967."""
+    """Venus's oracles disable initializers in their constructors: deploy behind ERC1967."""
     artifact = load_artifact(path)
     impl = d.deploy(artifact, *ctor_args)
     init = impl.functions.initialize(acm)._encode_transaction_data()
@@ -169,16 +173,24 @@ def deploy_oracles(ctx: DeployContext, acm: str) -> dict[str, Contract]:
     """ChainlinkOracle (reading ctx.feeds) <- ResilientOracle <- DeviationBoundedOracle."""
     d = ctx.d
     chainlink = _behind_proxy(d, CHAINLINK_ORACLE, acm)
-    bound_validator = d.deploy(load_artifact(BOUND_VALIDATOR))  # required, unused: no pivot/fallback
+    bound_validator = d.deploy(
+        load_artifact(BOUND_VALIDATOR)
+    )  # required, unused: no pivot/fallback
     resilient = _behind_proxy(
         d, RESILIENT_ORACLE, acm, NATIVE_SENTINEL, ANY_CONTRACT, bound_validator.address
     )
-    bounded = _behind_proxy(d, BOUNDED_ORACLE, acm, resilient.address, NATIVE_SENTINEL, ANY_CONTRACT)
+    bounded = _behind_proxy(
+        d, BOUNDED_ORACLE, acm, resilient.address, NATIVE_SENTINEL, ANY_CONTRACT
+    )
     for symbol, token in ctx.tokens.items():
         feed = ctx.feeds[symbol].address
         d.send(chainlink.functions.setTokenConfig((token.address, feed, MAX_STALE_SECONDS)))
         oracles = (chainlink.address, ANY_CONTRACT, ANY_CONTRACT)
-        d.send(resilient.functions.setTokenConfig((token.address, oracles, (True, False, False), False)))
+        d.send(
+            resilient.functions.setTokenConfig(
+                (token.address, oracles, (True, False, False), False)
+            )
+        )
     return {"chainlink": chainlink, "resilient": resilient, "bounded": bounded}
 
 

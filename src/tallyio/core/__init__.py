@@ -1,0 +1,1 @@
+"""The engine's core: frozen event values, the three roles, the engine loop, the clock."""

@@ -1,0 +1,53 @@
+"""Chain events as frozen values: what collectors emit and every later stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    chain_id: int
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    base_fee: int | None  # None before London / on legacy-fee chains
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    chain_id: int
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    address: str
+    topics: tuple[str, ...]
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTx:
+    chain_id: int
+    hash: str
+    sender: str
+    to: str | None
+    input: str
+    value: int
+    gas: int
+    max_fee: int | None
+    max_priority_fee: int | None
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reorg:
+    """The chain's head moved to a branch that forks below `common_ancestor + 1`."""
+
+    chain_id: int
+    common_ancestor: int
+    dropped: tuple[str, ...]  # hashes of the blocks no longer canonical, oldest first
+
+
+Event = Block | Log | PendingTx | Reorg
