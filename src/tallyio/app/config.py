@@ -307,8 +307,10 @@ def load_app_config(path: str | Path) -> AppConfig:
     rpc: dict[str, dict[str, Any]] = values["rpc"]
     for name in rpc:
         if name not in values["chains"]:
-            raise loc.child("rpc").child(name).error(
-                f"chain {name!r} is not in chains{did_you_mean(name, values['chains'])}"
+            raise (
+                loc.child("rpc")
+                .child(name)
+                .error(f"chain {name!r} is not in chains{did_you_mean(name, values['chains'])}")
             )
     _check_unique_names(values["chains"], loc.child("chains"))
     chains_dir = path.parent / values["chains_dir"]
@@ -344,7 +346,7 @@ def _app_chain(chains_dir: Path, name: str, rpc: Mapping[str, Any], loc: Loc) ->
             loc.path,
             f"rpc.{name}.rpc_urls",
             f"no node for chain {name!r}: chain files ship none, so bring your own "
-            f"([rpc.{name}] rpc_urls = [\"https://...\"]; ${{ENV_VAR}} is expanded)",
+            f'([rpc.{name}] rpc_urls = ["https://..."]; ${{ENV_VAR}} is expanded)',
         )
     return chain
 

@@ -181,8 +181,10 @@ def _check_unique(items: tuple[Any, ...], key: str, loc: Loc) -> None:
         if value in seen:
             first = loc.item(seen[value]).child(key).key
             section = loc.key.rsplit(".", 1)[-1]
-            raise loc.item(i).child(key).error(
-                f"duplicate {section} {key} {value!r} (also at {first})"
+            raise (
+                loc.item(i)
+                .child(key)
+                .error(f"duplicate {section} {key} {value!r} (also at {first})")
             )
         seen[value] = i
 
@@ -305,7 +307,8 @@ def address(value: Any, loc: Loc) -> str:
         return str(to_checksum_address(text))
     if not is_checksum_address(text):
         raise loc.error(
-            f"{text!r} fails its EIP-55 checksum: a typo? (mixed-case addresses must be checksummed)"
+            f"{text!r} fails its EIP-55 checksum: a typo? "
+            "(mixed-case addresses must be checksummed)"
         )
     return text
 
@@ -338,7 +341,8 @@ def url(*schemes: str) -> Check:
         text = expand_env(string(value, loc), loc)
         parts = urlsplit(text)
         if parts.scheme not in schemes or not parts.netloc:
-            raise loc.error(f"{_redact(text)!r} is not a {'/'.join(schemes)} URL")
+            starts = ", ".join(f"{s}://" for s in schemes)
+            raise loc.error(f"{_redact(text)!r} is not a URL starting with one of {starts}")
         return text
 
     return check

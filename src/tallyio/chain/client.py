@@ -27,7 +27,9 @@ def compose(send: RequestFn, *middleware: Middleware) -> RequestFn:
 class ChainClient(RpcClient):
     """An RpcClient that can report the health of its endpoints."""
 
-    def __init__(self, send: RequestFn, transports: Sequence[HttpTransport], failover: Failover):
+    def __init__(
+        self, send: RequestFn, transports: Sequence[HttpTransport], failover: Failover
+    ) -> None:
         super().__init__(send, [t.close for t in transports])
         self.transports = tuple(transports)
         self.failover = failover

@@ -13,7 +13,7 @@ import itertools
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -234,7 +234,7 @@ class RpcClient:
         for close in self._closers:
             await close()
 
-    async def __aenter__(self) -> RpcClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -31,6 +31,7 @@ from tallyio.chain.errors import (
     RpcTransportError,
     error_from_answer,
     redact,
+    redact_text,
     snippet,
 )
 from tallyio.chain.middleware.retry import RetryPolicy, Sleep, backoff_delay
@@ -58,6 +59,7 @@ class Subscription(Generic[T]):
         *,
         policy: RetryPolicy = RECONNECT,
         open_timeout: float = 10.0,
+        close_timeout: float = 1.0,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -66,6 +68,9 @@ class Subscription(Generic[T]):
         self.decode = decode
         self.policy = policy
         self.open_timeout = open_timeout
+        # Closing waits for the node's close frame, which queues behind unread notifications
+        # once we stop reading; bound that wait.
+        self.close_timeout = close_timeout
         self.reconnects = 0  # connections lost after a successful subscribe
         self.subscription_id: str | None = None
         self._sleep = sleep
@@ -92,6 +97,8 @@ class Subscription(Generic[T]):
                 raw = await ws.recv()
                 item = self._notification(raw)
             except (ConnectionClosed, BadAnswerError) as exc:
+                if self._closed:  # closed by aclose() while we were reading
+                    raise StopAsyncIteration from None
                 await self._drop(exc)
                 continue
             if item is not None:
@@ -111,7 +118,7 @@ class Subscription(Generic[T]):
                 self._ws = await self._subscribe()
             except _CONNECT_ERRORS as exc:
                 failures += 1
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = redact_text(f"{type(exc).__name__}: {exc}", self.url)
                 if failures >= self.policy.attempts:
                     raise RpcTransportError(
                         self.url, "eth_subscribe", f"gave up after {failures} tries: {reason}"
@@ -124,7 +131,11 @@ class Subscription(Generic[T]):
     async def _subscribe(self) -> ClientConnection:
         try:
             ws = await connect(
-                self.url, open_timeout=self.open_timeout, max_size=2**24, compression=None
+                self.url,
+                open_timeout=self.open_timeout,
+                close_timeout=self.close_timeout,
+                max_size=2**24,
+                compression=None,
             )
         except InvalidURI:
             raise ValueError(f"invalid WebSocket URL {redact(self.url)}") from None
@@ -150,8 +161,9 @@ class Subscription(Generic[T]):
         return str(answer["result"])
 
     async def _drop(self, exc: Exception) -> None:
+        reason = redact_text(str(exc), self.url)
         log.warning("%s: connection lost (%s); events until resubscribed are not replayed",
-                    self._name, exc)  # fmt: skip
+                    self._name, reason)  # fmt: skip
         self.reconnects += 1
         if self._ws is not None:
             await self._ws.close()

@@ -1,11 +1,13 @@
 """Cache a finished devnet deployment as an anvil state dump, keyed by what shapes it.
 
 The key hashes the node lockfile (protocol bytecode), our contracts, the devnet code, the
-chain id and the protocol list, so any change to those deploys afresh.
+chain id and the protocol list, so any change to those deploys afresh. The state is handed to
+anvil as `--load-state FILE` (a full dump is several MB, too large for one RPC request).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -18,7 +20,7 @@ from tallyio.devnet.deployer import Deployer
 from tallyio.devnet.node import DevnetError
 from tallyio.paths import repo_root
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def cache_dir() -> Path:
@@ -47,24 +49,33 @@ class DeployCache:
         return cls(h.hexdigest())
 
     @property
-    def path(self) -> Path:
-        return cache_dir() / f"{self.key}.json"
+    def state_path(self) -> Path:
+        return cache_dir() / f"{self.key}.state.json"
 
-    def restore(self, d: Deployer) -> dict[str, Any] | None:
-        """Load the cached state into a fresh anvil; the manifest, or None on a miss."""
-        if not self.path.is_file():
-            return None
-        saved = json.loads(self.path.read_text())
-        d.rpc("anvil_loadState", saved["state"])
-        manifest: dict[str, Any] = saved["manifest"]
-        if d.block_number() < int(manifest["block_number"]):
-            self.path.unlink()  # this anvil cannot restore blocks; next time deploy afresh
-            raise DevnetError(f"cached state {self.path} did not restore; run again")
+    @property
+    def manifest_path(self) -> Path:
+        return cache_dir() / f"{self.key}.manifest.json"
+
+    def hit(self) -> bool:
+        return self.state_path.is_file() and self.manifest_path.is_file()
+
+    def manifest(self, d: Deployer) -> dict[str, Any]:
+        """The cached manifest, after checking the node really loaded the cached chain."""
+        manifest: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        if d.block_number() != int(manifest["block_number"]):
+            self.state_path.unlink(missing_ok=True)  # unusable: deploy afresh next time
+            raise DevnetError(f"cached state {self.state_path} did not restore; run again")
         return manifest
 
     def store(self, d: Deployer, manifest: dict[str, Any]) -> None:
-        state = d.rpc("anvil_dumpState")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"manifest": manifest, "state": state}))
-        tmp.replace(self.path)  # atomic: a killed run never leaves half a cache
+        dump: str = d.rpc("anvil_dumpState")  # hex of gzipped JSON
+        state = gzip.decompress(bytes.fromhex(dump.removeprefix("0x")))
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        # Write to temporary names and rename: a killed run never leaves half a cache.
+        for path, data in (
+            (self.state_path, state),
+            (self.manifest_path, json.dumps(manifest).encode()),
+        ):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)

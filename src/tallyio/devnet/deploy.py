@@ -71,21 +71,22 @@ def up(
     progress("compiling contracts (forge build)")
     forge_build()
     cache = DeployCache.for_inputs(chain_id, protocols) if use_cache else None
-    node = start_anvil(state_dir, port=port, chain_id=chain_id)
+    load_state = cache.state_path if cache is not None and cache.hit() else None
+    node = start_anvil(state_dir, port=port, chain_id=chain_id, load_state=load_state)
     progress(f"anvil pid {node.pid} on {node.rpc_url}")
     try:
         accounts = name_accounts([a.address for a in node.accounts])
         d = Deployer(node.rpc_url, accounts["deployer"])
-        manifest = cache.restore(d) if cache else None
-        if manifest is None:
+        if cache is not None and load_state is not None:
+            manifest = cache.manifest(d)
+            progress(f"loaded cached deployment {cache.key[:12]}")
+        else:
             ctx = DeployContext(d, accounts)
             deploy_all(ctx, protocols, progress)
             manifest = ctx.manifest
             manifest["block_number"] = d.block_number()
-            if cache:
+            if cache is not None:
                 cache.store(d, manifest)
-        else:
-            progress(f"loaded cached deployment {cache.key[:12] if cache else ''}")
         keys = {a.address: a.private_key for a in node.accounts}
         manifest.update(
             rpc_url=node.rpc_url,

@@ -25,7 +25,10 @@ INFURA_KEY = "9aa3d95b3bc440fa88ea12eaa4456161"
         ("https://user:hunter2@node.example:8545/rpc", "https://***@node.example:8545/rpc"),
         ("https://node.example/?apikey=s3cret&x=1", "https://node.example/?apikey=***&x=***"),
         (f"https://mainnet.infura.io/v3/{INFURA_KEY}", "https://mainnet.infura.io/v3/***"),
-        ("wss://eth-mainnet.g.alchemy.com/v2/AbCdEfGh_ijkLmnop-qrstuv", "wss://eth-mainnet.g.alchemy.com/v2/***"),
+        (
+            "wss://eth-mainnet.g.alchemy.com/v2/AbCdEfGh_ijkLmnop-qrstuv",
+            "wss://eth-mainnet.g.alchemy.com/v2/***",
+        ),
         ("http://[::1]:8545/", "http://[::1]:8545/"),
         ("http://host:notaport/", "***"),
     ],
@@ -73,6 +76,10 @@ def test_error_from_answer_types() -> None:
 
 
 def test_all_endpoints_failed_lists_each() -> None:
-    exc = AllEndpointsFailedError("eth_chainId", [("http://a:1", "refused"), ("http://b:2", "HTTP 502")])
+    exc = AllEndpointsFailedError(
+        "eth_chainId", [("http://a:1", "refused"), ("http://b:2", "HTTP 502")]
+    )
     assert isinstance(exc, RpcTransportError)
-    assert str(exc) == "eth_chainId: all 2 endpoints failed: http://a:1: refused; http://b:2: HTTP 502"
+    assert (
+        str(exc) == "eth_chainId: all 2 endpoints failed: http://a:1: refused; http://b:2: HTTP 502"
+    )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 from chain_servers import LocalServer, Serve, free_port, rpc_handler, tiny_node
-
-import pytest
 
 from tallyio.chain.errors import AllEndpointsFailedError, RpcError
 from tallyio.chain.middleware.failover import Failover
@@ -33,7 +32,9 @@ class Switch:
         return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": "primary"})
 
 
-def make_failover(urls: list[str], clock: Clock, cooldown: float = 30.0) -> tuple[Failover, list[HttpTransport]]:
+def make_failover(
+    urls: list[str], clock: Clock, cooldown: float = 30.0
+) -> tuple[Failover, list[HttpTransport]]:
     transports = [HttpTransport(u, timeout=2.0) for u in urls]
     return Failover([(t.url, t) for t in transports], cooldown=cooldown, clock=clock), transports
 
@@ -93,7 +94,10 @@ async def test_all_failing_lists_each_endpoint(serve: Serve) -> None:
         text = str(info.value)
         assert text.startswith("eth_chainId: all 2 endpoints failed: http://***@127.0.0.1:")
         assert f"{broken.url}: HTTP 503" in text and "pw123456" not in text
-        assert [e for e, _ in info.value.failures] == ["http://***@" + dead.split("@")[1], broken.url]
+        assert [e for e, _ in info.value.failures] == [
+            "http://***@" + dead.split("@")[1],
+            broken.url,
+        ]
         # Both cooling down: they are still tried as a last resort, soonest-recovering first.
         with pytest.raises(AllEndpointsFailedError):
             await failover(RpcCall("eth_chainId"))

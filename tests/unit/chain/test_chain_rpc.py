@@ -99,7 +99,9 @@ async def test_bad_answers_name_endpoint_and_method(
 
 
 async def test_error_answer_with_4xx_is_the_nodes_answer(serve: Serve) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad params"}})
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad params"}}
+    )
     server = await serve(respond(400, body))
     async with client_for(server.url) as client:
         with pytest.raises(RpcError, match="bad params"):
@@ -111,7 +113,10 @@ async def test_bad_batch_answers(serve: Serve) -> None:
     async with client_for(server.url) as client:
         with pytest.raises(BadAnswerError, match="1 of 2 ids unanswered"):
             await client.batch([("a", []), ("b", [])])
-    server = await serve(respond(200, '{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch too large"}}'))
+    too_large = {"code": -32600, "message": "batch too large"}
+    server = await serve(
+        respond(200, json.dumps({"jsonrpc": "2.0", "id": None, "error": too_large}))
+    )
     async with client_for(server.url) as client:
         with pytest.raises(RpcError, match="batch too large"):
             await client.batch([("a", []), ("b", [])])
