@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tallyio.devnet import deploy
-from tallyio.devnet.context import DeployContext
+from tallyio.devnet.context import DeployContext, attach
 from tallyio.devnet.deployer import Deployer
 
 
@@ -21,6 +21,10 @@ class Devnet:
         self.manifest = manifest
         self.rpc_url: str = manifest["rpc_url"]
         self.d = Deployer(self.rpc_url, manifest["accounts"]["deployer"]["address"])
+
+    def context(self) -> DeployContext:
+        """Tokens, feeds and funding helpers over this devnet."""
+        return attach(self.manifest)
 
     def account(self, name: str) -> str:
         return str(self.manifest["accounts"][name]["address"])

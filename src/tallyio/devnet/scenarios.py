@@ -80,12 +80,14 @@ def v2_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
     return with_fee * reserve_out // (reserve_in * 1000 + with_fee)
 
 
-def v2_input_for_move(reserve_in: int, reserve_out: int, bps: int) -> int:
-    """Input (of the token bought with) that moves out/in price by `bps` against that token."""
-    # Price of the output token in input units is r_in/r_out; it scales by (1+m) when
-    # r_in grows by sqrt(1+m) (constant product). Fee is ignored: the scenario is approximate.
-    target = math.isqrt(reserve_in * reserve_in * (BPS + bps) // BPS)
-    return max(target - reserve_in, 1)
+def v2_input_for_move(reserve_in: int, num: int, den: int) -> int:
+    """Input that grows `reserve_in` by a factor sqrt(num/den), net of the 30 bps fee.
+
+    With x*y constant, the price of the output token in input units scales by the square of
+    the factor the input reserve grows by.
+    """
+    target = math.isqrt(reserve_in * reserve_in * num // den)
+    return max((target - reserve_in) * 1000 // 997 + 1, 1)
 
 
 def dislocate(ctx: DeployContext, pool: str, pct: float, sender: str = "trader") -> dict[str, Any]:
@@ -106,8 +108,9 @@ def _dislocate_v2(ctx: DeployContext, ref: PoolRef, bps: int, who: str) -> dict[
     # Raising token0's price means buying token0: pay token1 in.
     zero_in = bps < 0
     reserve_in, reserve_out = (r0, r1) if zero_in else (r1, r0)
-    move = -bps if zero_in else bps
-    amount_in = v2_input_for_move(reserve_in, reserve_out, move)
+    # token0's price r1/r0 becomes (1+m) times: r1 grows by sqrt(1+m), or r0 by 1/sqrt(1+m).
+    num, den = (BPS, BPS + bps) if zero_in else (BPS + bps, BPS)
+    amount_in = v2_input_for_move(reserve_in, num, den)
     amount_out = v2_amount_out(amount_in, reserve_in, reserve_out)
     symbol_in = ref.symbol0 if zero_in else ref.symbol1
     ctx.fund(symbol_in, who, amount_in)
