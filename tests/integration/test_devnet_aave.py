@@ -224,4 +224,6 @@ def test_liquidation_pays_the_searcher_the_bonus(chain: Devnet) -> None:
     assert received == with_bonus - protocol_fee
     assert received * weth_price // 10**18 > cover * PRICES_USD_8["USDC"] // 10**6
     debt_after = debt_token.functions.balanceOf(borrower).call()
-    assert debt_before - cover <= debt_after < debt_before - cover + 10**4  # + a block's interest
+    # balanceOf is scaled.rayMul(index): a view and the next block can differ by a wei of
+    # rounding, plus at most a block's interest.
+    assert debt_before - cover - 1 <= debt_after < debt_before - cover + 10**4
