@@ -1,0 +1,80 @@
+"""Follow the canonical head by hash: fill gaps, detect reorgs by parent hash.
+
+anvil (and some nodes) send no `removed: true` logs on a reorg, so the parent hash is the only
+reliable signal. `HeadFollower.advance(head)` returns the Reorg (if any) and the canonical blocks
+to apply, oldest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tallyio.core.events import Block, Reorg
+
+FetchBlock = Callable[[str | int], Awaitable[Block]]  # by hash (str) or number (int)
+
+
+class ReorgTooDeepError(RuntimeError):
+    """The fork point is older than the blocks remembered: reload state from a snapshot."""
+
+
+def block_from_rpc(chain_id: int, raw: dict[str, Any]) -> Block:
+    base_fee = raw.get("baseFeePerGas")
+    return Block(
+        chain_id=chain_id,
+        number=int(raw["number"], 16),
+        hash=raw["hash"],
+        parent_hash=raw["parentHash"],
+        timestamp=int(raw["timestamp"], 16),
+        base_fee=int(base_fee, 16) if base_fee is not None else None,
+    )
+
+
+class HeadFollower:
+    def __init__(self, fetch: FetchBlock, depth: int = 128) -> None:
+        self._fetch = fetch
+        self._depth = depth
+        self._hashes: dict[int, str] = {}
+
+    @property
+    def head(self) -> int | None:
+        return max(self._hashes) if self._hashes else None
+
+    def seed(self, block: Block) -> None:
+        """Start following from a block already reflected in state (e.g. the snapshot block)."""
+        self._hashes = {block.number: block.hash}
+
+    async def advance(self, head: Block) -> tuple[Reorg | None, list[Block]]:
+        if not self._hashes:
+            self.seed(head)
+            return None, [head]
+        if self._hashes.get(head.number) == head.hash:
+            return None, []  # seen already
+        branch = [head]
+        while True:
+            tip = branch[-1]
+            known = self._hashes.get(tip.number - 1)
+            if known == tip.parent_hash:
+                break
+            if tip.number - 1 < min(self._hashes):
+                raise ReorgTooDeepError(
+                    f"no common ancestor within {self._depth} blocks of {head.number}"
+                )
+            if known is None and tip.number - 1 > max(self._hashes):
+                branch.append(await self._fetch(tip.number - 1))  # a gap: fetch by number
+            else:
+                branch.append(await self._fetch(tip.parent_hash))  # a fork: walk back by hash
+        return self._adopt(branch[::-1])
+
+    def _adopt(self, blocks: list[Block]) -> tuple[Reorg | None, list[Block]]:
+        ancestor = blocks[0].number - 1
+        dropped = tuple(self._hashes[n] for n in sorted(self._hashes) if n > ancestor)
+        reorg = Reorg(blocks[0].chain_id, ancestor, dropped) if dropped else None
+        for n in [n for n in self._hashes if n > ancestor]:
+            del self._hashes[n]
+        for b in blocks:
+            self._hashes[b.number] = b.hash
+        for n in [n for n in self._hashes if n <= blocks[-1].number - self._depth]:
+            del self._hashes[n]
+        return reorg, blocks

@@ -1,0 +1,1 @@
+"""Market state: loaded once, then changed only by apply(event)."""
