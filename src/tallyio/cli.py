@@ -83,8 +83,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
+
+    # Redacting: an argparse error must never echo a private key typed on the command line.
+    parser = RedactingArgumentParser(
         prog="tallyio",
+        allow_abbrev=False,
         description="TallyIO: liquidations and DEX arbitrage on EVM chains, the honest way "
         "(no sandwiching, no front-running users).",
     )
@@ -111,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", default=".devnet", help="where the PID and manifest live")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(handler=handler)
+    add_keystore_parser(sub)
     return parser
 
 
