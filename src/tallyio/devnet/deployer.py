@@ -105,6 +105,7 @@ class Deployer:
         self.sender = to_checksum_address(default_sender)
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
         self._session = requests.Session()
+        self._session.trust_env = False  # loopback devnet: skip per-call proxy lookups
         self._id = 0
 
     # -- raw JSON-RPC ---------------------------------------------------------------------
