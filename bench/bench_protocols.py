@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.parts import run_parts
 
-PARTS = ("uniswap", "balancer", "lending", "state")
+PARTS = ("uniswap", "balancer", "lending", "state_pools", "state_lending")
 
 
 def run() -> dict[str, Any]:

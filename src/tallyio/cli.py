@@ -84,6 +84,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
+    from tallyio.health_cli import add_health_parser
+    from tallyio.quote_cli import add_quote_parser
 
     # Redacting: an argparse error must never echo a private key typed on the command line.
     parser = RedactingArgumentParser(
@@ -116,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(handler=handler)
     add_keystore_parser(sub)
+    add_quote_parser(sub)
+    add_health_parser(sub)
     return parser
 
 
