@@ -19,6 +19,7 @@ from eth_utils import to_checksum_address
 from tallyio.paths import foundry_bin
 
 HOST = "127.0.0.1"
+KEPT_STATES = 256  # blocks whose state stays queryable (eth_call at a past block, forks)
 
 
 class DevnetError(RuntimeError):
@@ -90,6 +91,9 @@ def start_anvil(
         "--gas-limit", "60000000",
         "--code-size-limit", "100000",
         "--config-out", str(config_out),
+        # Keep recent states in memory only: by default anvil writes old states under
+        # ~/.foundry/anvil/tmp and never removes them when killed, which fills the disk.
+        "--prune-history", str(KEPT_STATES),
     ]  # fmt: skip
     if load_state is not None:
         cmd += ["--load-state", str(load_state)]
