@@ -32,6 +32,20 @@ __all__ = [
 ]
 
 
+def token_side(token: str, token0: str, token1: str, pool: str) -> bool:
+    """True when `token` is token0, False when token1 (any address case); else ValueError."""
+    if token == token0:
+        return True
+    if token == token1:
+        return False
+    low = token.lower()
+    if low == token0.lower():
+        return True
+    if low == token1.lower():
+        return False
+    raise ValueError(f"{token} is not a token of pool {pool}")
+
+
 class SwapError(ValueError):
     """A swap the contract would revert; the message carries the contract's reason."""
 
@@ -150,17 +164,8 @@ class V2Pool:
             raise PoolStateError(f"pool {self.address} pairs {self.token0} with itself")
 
     def is_token0(self, token: str) -> bool:
-        """True for token0, False for token1; a token not in the pair is a caller bug."""
-        if token == self.token0:
-            return True
-        if token == self.token1:
-            return False
-        low = token.lower()
-        if low == self.token0.lower():
-            return True
-        if low == self.token1.lower():
-            return False
-        raise ValueError(f"{token} is not a token of pool {self.address}")
+        """True for token0, False for token1; a token not in the pool is a caller bug."""
+        return token_side(token, self.token0, self.token1, self.address)
 
     def reserves(self, token_in: str) -> tuple[int, int]:
         """(reserve_in, reserve_out) for a swap paying `token_in`."""

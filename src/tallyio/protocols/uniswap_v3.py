@@ -3,7 +3,7 @@
 `swap` walks the same steps as the pool: each stops at the next initialized tick, the edge
 of the tickBitmap word it searched (256 tick spacings wide, even with nothing initialized
 there) or the price limit. Every step rounds on its own, so those word-edge stops are kept:
-dropping them would move results by a wei. The libraries it runs on are in uniswap_v3_math.
+dropping them moves results by a few wei. The libraries it runs on are in uniswap_v3_math.
 
 Sign convention as UniswapV3Pool.swap: amount_specified > 0 is exact input, < 0 exact output;
 the returned amount0/amount1 are what the pool receives (> 0) or pays out (< 0).
@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from tallyio.protocols.uniswap_v2 import InsufficientLiquidity, PoolStateError, SwapError
+from tallyio.protocols.uniswap_v2 import (
+    InsufficientLiquidity,
+    PoolStateError,
+    SwapError,
+    token_side,
+)
 from tallyio.protocols.uniswap_v3_math import (
     FEE_DENOMINATOR,
     MAX_SQRT_RATIO,
@@ -39,7 +44,13 @@ __all__ = ["SwapResult", "V3Pool", "default_price_limit", "swap"]
 @dataclass(frozen=True, slots=True)
 class V3Pool:
     """What a swap reads: slot0's price and tick, the active liquidity and every
-    initialized tick with its liquidityNet. `fee` is in pips (hundredths of a bip)."""
+    initialized tick with its liquidityNet. `fee` is in pips (hundredths of a bip).
+
+    `ticks` must hold every initialized tick the swap can reach: one left out is stepped
+    over as uninitialized, so a partial load quotes wrong past its edge. `tick` is slot0's,
+    not one recomputed from the price: after crossing down onto a tick the pool keeps
+    tick - 1, and the next swap's steps depend on it.
+    """
 
     address: str
     token0: str
@@ -76,16 +87,7 @@ class V3Pool:
 
     def is_token0(self, token: str) -> bool:
         """True for token0, False for token1; a token not in the pool is a caller bug."""
-        if token == self.token0:
-            return True
-        if token == self.token1:
-            return False
-        low = token.lower()
-        if low == self.token0.lower():
-            return True
-        if low == self.token1.lower():
-            return False
-        raise ValueError(f"{token} is not a token of pool {self.address}")
+        return token_side(token, self.token0, self.token1, self.address)
 
     def amount_out(self, token_in: str, amount_in: int) -> int:
         """Output of paying exactly `amount_in` of `token_in` (SwapRouter.exactInputSingle
