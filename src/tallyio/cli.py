@@ -83,6 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tallyio.devnet.relay_cli import add_relay_parser
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
     from tallyio.health_cli import add_health_parser
     from tallyio.quote_cli import add_quote_parser
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", default=".devnet", help="where the PID and manifest live")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(handler=handler)
+    add_relay_parser(dsub)
     add_keystore_parser(sub)
     add_quote_parser(sub)
     add_health_parser(sub)
