@@ -134,17 +134,21 @@ async def test_a_bundle_whose_second_tx_reverts_lands_nothing(
     assert chain.d.rpc("txpool_status")["pending"] == "0x0"
 
 
-async def test_a_bundle_that_anvil_would_reorder_is_refused_not_reordered(
+async def test_a_bundle_against_fee_order_still_lands_in_its_order(
     chain: Devnet, relay: DevnetRelay, client: RelayClient
 ) -> None:
+    """The backrun shape: a cheap user tx first, our dearer one after; anvil's pool would swap
+    them, the relay must not."""
     searcher, trader = Wallet(chain, "searcher"), Wallet(chain, "trader")
     lp = chain.account("lp")
-    cheap = searcher.tx(lp, value=1, max_fee=20 * GWEI)
-    dear = trader.tx(lp, value=1, max_fee=80 * GWEI)  # anvil would mine this one first
-    (result,) = await client.send_bundle([cheap, dear], head(chain) + 1)
+    cheap = trader.tx(lp, value=1, max_fee=20 * GWEI)
+    dear = searcher.tx(lp, value=1, max_fee=80 * GWEI)  # anvil alone would mine this first
+    target = head(chain) + 1
+    (result,) = await client.send_bundle([cheap, dear], target)
     outcome = await settled(relay, result.bundle_hash or "")
-    assert "cannot be built in its order" in outcome
-    assert chain.d.rpc("eth_getTransactionReceipt", tx_hash(cheap)) is None
+    assert outcome == f"included in block {target}"
+    block = chain.d.rpc("eth_getBlockByNumber", hex(target), False)
+    assert [h.lower() for h in block["transactions"]] == [tx_hash(cheap), tx_hash(dear)]
 
 
 async def test_mev_share_bundle_lands_with_a_tx_allowed_to_revert(

@@ -16,10 +16,10 @@
   ethSentToCoinbase, value = output, error + revert reason) and totals as Flashbots does.
 
 Every request must carry a valid `X-Flashbots-Signature` (HTTP 403 otherwise, as relays do).
-Limits of the devnet: anvil orders a block's pool by max fee per gas (`--order fees`), so a
-bundle whose transactions from different senders are not in falling max-fee order cannot be
-built in its order, and is refused with that reason rather than landed out of order. `timestamp`
-in eth_callBundle is ignored. `outcomes` maps each bundle hash to what became of it.
+anvil orders its pool by max fee per gas, so when that would break the bundle's order the relay
+rebuilds the target block with `anvil_reorg` (depth 1) holding exactly the bundle's
+transactions in its order, and puts the pool's other transactions back. `timestamp` in
+eth_callBundle is ignored. `outcomes` maps each bundle hash to what became of it.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ from tallyio.execution.signer import tx_hash
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+
+
+REORDERED = "anvil would mine the bundle out of its order"
 
 
 class RelayError(Exception):
@@ -264,15 +267,43 @@ class DevnetRelay:
 
     async def _include(self, bundle: Bundle, target: int) -> str | None:
         """Mine `bundle` into block `target`; None if it landed, else why not (and no trace)."""
+        failure = await self._attempt(bundle, target, in_order=False)
+        if failure == REORDERED:
+            # anvil's pool mines by fee: build the block from the bundle alone, in its order.
+            failure = await self._attempt(bundle, target, in_order=True)
+        return failure
+
+    async def _attempt(self, bundle: Bundle, target: int, *, in_order: bool) -> str | None:
         snapshot, others = await self._node.request("evm_snapshot"), await self._pooled()
         sent: list[str] = []
-        failure = await self._send_all(bundle.txs, sent)
+        mine = self._mine_in_order if in_order else self._mine_from_pool
+        failure = await mine(bundle, sent)
         if failure is None:
-            await self._node.request("evm_mine")
             failure = await self._check(bundle, target)
         if failure is not None:
             await self._undo(snapshot, sent, others)
+        elif in_order and others:  # the rebuilt block left the pool's others out: put them back
+            await self._node.batch([("eth_sendRawTransaction", [r]) for r in others],
+                                   raise_errors=False)  # fmt: skip
         return failure
+
+    async def _mine_from_pool(self, bundle: Bundle, sent: list[str]) -> str | None:
+        failure = await self._send_all(bundle.txs, sent)
+        if failure is None:
+            await self._node.request("evm_mine")
+        return failure
+
+    async def _mine_in_order(self, bundle: Bundle, sent: list[str]) -> str | None:
+        """Mine block `target`, then replace it (anvil_reorg, depth 1) by one holding exactly
+        the bundle's transactions in the bundle's order."""
+        await self._node.request("evm_mine")
+        pairs = [["0x" + raw.hex(), 0] for raw in bundle.txs]
+        try:
+            await self._node.request("anvil_reorg", [1, pairs])
+        except RpcError as exc:
+            return f"the block could not be built in the bundle's order: {exc.message}"
+        sent.extend(tx_hash(raw) for raw in bundle.txs)
+        return None
 
     async def _send_all(self, txs: Sequence[bytes], sent: list[str]) -> str | None:
         for i, raw in enumerate(txs):
@@ -295,7 +326,7 @@ class DevnetRelay:
             return f"tx {missing[0]} could not be included in block {target}"
         at = [mined.index(h) for h in hashes]
         if at != list(range(at[0], at[0] + len(at))):
-            return "anvil orders its pool by max fee: the bundle cannot be built in its order"
+            return REORDERED
         receipts = await self._node.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         for i, (h, receipt) in enumerate(zip(hashes, receipts, strict=True)):
             if int(receipt["status"], 16) != 1 and h not in bundle.reverting:
