@@ -233,6 +233,26 @@ def test_a_new_block_replaces_the_fork(chain: Any) -> None:
     assert moved.success and moved.profit < first.profit
 
 
+def test_a_reorg_to_the_same_height_replaces_the_fork(chain: Any) -> None:
+    """Pinned by number alone a fork would outlive a reorg; given the hash, it must not."""
+    _, trader = funded_trader(chain, usdc=2 * USDC_IN)
+    weth = chain.manifest["tokens"]["WETH"]
+    sim = ForkSimulator(chain.rpc_url)
+    chain.d.mine()
+    head = chain.d.block_number()
+    old_hash = chain.d.rpc("eth_getBlockByNumber", hex(head), False)["hash"]
+    old = sim.at_block(head, old_hash)
+    chain.d.rpc("anvil_reorg", 1, [])
+    new_hash = chain.d.rpc("eth_getBlockByNumber", hex(head), False)["hash"]
+    assert new_hash != old_hash and chain.d.block_number() == head
+    fresh = sim.at_block(head, new_hash)
+    assert fresh is not old and fresh.block_hash == new_hash
+    assert sim.at_block(head, new_hash) is fresh  # reused while the branch holds
+    with pytest.raises(fork_module.SimulationError, match="is now"):
+        sim.at_block(head, old_hash)
+    assert sim.simulate(as_tx(swap_fn(chain), trader), weth, trader, block=head).success
+
+
 def test_warming_prefetches_without_warming_gas(chain: Any) -> None:
     """Prefetched accounts sit in the fork's cache, not in EIP-2929's warm set."""
     _, trader = funded_trader(chain)

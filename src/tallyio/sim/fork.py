@@ -420,14 +420,21 @@ class ForkSimulator:
     def latest_block(self) -> int:
         return int(self._rpc("eth_blockNumber"), 16)
 
-    def at_block(self, number: int) -> Fork:
-        if self._fork is not None and self._fork.block == number and not self._fork.broken:
-            return self._fork
+    def at_block(self, number: int, block_hash: str | None = None) -> Fork:
+        """The fork pinned to block `number`, reused while it is the same block. Give the
+        block's hash when known (the engine has it from the head it follows): after a reorg to
+        the same height the number alone would reuse a fork of the abandoned branch."""
+        fork = self._fork
+        same_branch = block_hash is None or fork is None or fork.block_hash == block_hash
+        if fork is not None and fork.block == number and not fork.broken and same_branch:
+            return fork
         header = self._rpc("eth_getBlockByNumber", hex(number), False)
         if header is None:
             raise SimulationError(f"block {number} not found on {self.rpc_url}")
         if self._chain_id is None:
             self._chain_id = int(self._rpc("eth_chainId"), 16)
+        if block_hash is not None and header["hash"] != block_hash:
+            raise SimulationError(f"block {number} is now {header['hash']}, not {block_hash}")
         self._fork = None  # drop the old fork (and its cache) before opening the new one
         nxt = NextBlock.after(header, self.block_time, self.coinbase)
         self._fork = Fork(self.rpc_url, header, nxt, self._chain_id, self.spec_id, self.eip7623)
