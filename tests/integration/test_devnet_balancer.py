@@ -9,7 +9,7 @@ from web3.contract import Contract
 
 from tallyio.devnet.balancer_v2 import (
     AUTHORIZER,
-    FEES_COLLECTOR_ABI,
+    FEES_COLLECTOR_ADMIN_ABI,
     QUERIES,
     VAULT,
     WEIGHTED_POOL,
@@ -25,24 +25,6 @@ pytestmark = pytest.mark.devnet
 ONE = 10**18
 GIVEN_IN, GIVEN_OUT = 0, 1
 DEADLINE = 2**63
-# The collector's fee setter and its action id; no published artifact carries its ABI.
-COLLECTOR_ADMIN_ABI = (
-    *FEES_COLLECTOR_ABI,
-    {
-        "type": "function",
-        "name": "setFlashLoanFeePercentage",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "newFlashLoanFeePercentage", "type": "uint256"}],
-        "outputs": [],
-    },
-    {
-        "type": "function",
-        "name": "getActionId",
-        "stateMutability": "view",
-        "inputs": [{"name": "selector", "type": "bytes4"}],
-        "outputs": [{"name": "", "type": "bytes32"}],
-    },
-)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -211,7 +193,7 @@ def test_flash_loan_of_weth_and_usdc_is_lent_and_repaid(chain: Devnet) -> None:
 def test_flash_loan_fee_is_paid_when_governance_sets_one(chain: Devnet) -> None:
     ctx = attach(chain.manifest)
     bal = section(chain)
-    collector = chain.d.at(COLLECTOR_ADMIN_ABI, bal["protocol_fees_collector"])
+    collector = chain.d.at(FEES_COLLECTOR_ADMIN_ABI, bal["protocol_fees_collector"])
     setter = collector.functions.setFlashLoanFeePercentage
     action = collector.functions.getActionId(bytes.fromhex(setter(0).selector[2:])).call()
     authorizer = chain.d.at(load_artifact(AUTHORIZER), bal["authorizer"])

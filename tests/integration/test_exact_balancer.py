@@ -28,6 +28,7 @@ from web3.contract import Contract
 
 from tallyio.devnet.balancer_v2 import (
     AUTHORIZER,
+    FEES_COLLECTOR_ADMIN_ABI,
     VAULT,
     WEIGHTED_POOL,
     WEIGHTED_POOL_FACTORY,
@@ -69,22 +70,6 @@ GET_INVARIANT = "0x" + keccak(text="getInvariant()")[:4].hex()
 EXTRA_POOLS = (
     PoolSpec(("WETH", "DAI"), (80, 20), 25 * 10**14, 4_000_000),
     PoolSpec(("WETH", "DAI", "WBTC", "USDC"), (42, 8, 35, 15), 1_234_567_890_123_456, 5_000_000),
-)
-COLLECTOR_ABI = (
-    {
-        "type": "function",
-        "name": "setFlashLoanFeePercentage",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "newFlashLoanFeePercentage", "type": "uint256"}],
-        "outputs": [],
-    },
-    {
-        "type": "function",
-        "name": "getActionId",
-        "stateMutability": "view",
-        "inputs": [{"name": "selector", "type": "bytes4"}],
-        "outputs": [{"name": "", "type": "bytes32"}],
-    },
 )
 
 
@@ -328,7 +313,7 @@ def assert_coverage(
 def test_flash_loan_fee_matches_the_vault(chain: Devnet) -> None:
     """An odd fee percentage on odd amounts: the vault's fee is FixedPoint.mulUp."""
     bal = chain.manifest["balancer_v2"]
-    collector = chain.d.at(COLLECTOR_ABI, bal["protocol_fees_collector"])
+    collector = chain.d.at(FEES_COLLECTOR_ADMIN_ABI, bal["protocol_fees_collector"])
     setter = collector.functions.setFlashLoanFeePercentage
     action = collector.functions.getActionId(bytes.fromhex(setter(0).selector[2:])).call()
     authorizer = chain.d.at(load_artifact(AUTHORIZER), bal["authorizer"])

@@ -42,6 +42,25 @@ FEES_COLLECTOR_ABI: tuple[dict[str, Any], ...] = tuple(
     for name in ("getFlashLoanFeePercentage", "getSwapFeePercentage")
 )
 
+# The collector's fee setter and its action id (for granting the role through the Authorizer).
+FEES_COLLECTOR_ADMIN_ABI: tuple[dict[str, Any], ...] = (
+    *FEES_COLLECTOR_ABI,
+    {
+        "type": "function",
+        "name": "setFlashLoanFeePercentage",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "newFlashLoanFeePercentage", "type": "uint256"}],
+        "outputs": [],
+    },
+    {
+        "type": "function",
+        "name": "getActionId",
+        "stateMutability": "view",
+        "inputs": [{"name": "selector", "type": "bytes4"}],
+        "outputs": [{"name": "", "type": "bytes32"}],
+    },
+)
+
 # Mainnet's settings: the longest pause window and buffer the vault allows.
 PAUSE_WINDOW = 90 * 86_400
 BUFFER_PERIOD = 30 * 86_400
