@@ -10,7 +10,19 @@ FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
 .PHONY: setup demo test lint pytest forge-test bench clean
 
-setup: .stamp-venv .stamp-node
+setup: .stamp-venv .stamp-node .stamp-apt
+
+# System packages the tests start (PostgreSQL, promtool, headless Chromium): Debian's, installed
+# only when missing. Append to APT_PACKAGES; the stamp re-runs when the list changes.
+APT_PACKAGES := postgresql
+.stamp-apt: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+	touch $@
 
 # Python: re-run only when the lock or the package metadata change.
 .stamp-venv: requirements.lock pyproject.toml
@@ -45,4 +57,4 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) node_modules .stamp-venv .stamp-node contracts/out contracts/cache .devnet
+	rm -rf $(VENV) node_modules .stamp-venv .stamp-node .stamp-apt contracts/out contracts/cache .devnet

@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tallyio.execution.calldata import fast_encode_plan
-from tallyio.execution.fees import FeeCaps, FeePolicy, ParentHeader, fee_params, next_base_fee
-from tallyio.execution.plan import (
+from tallyio.core.plan import (
     AaveLiquidation,
     FlashLoan,
     FlashSource,
@@ -26,6 +24,8 @@ from tallyio.execution.plan import (
     UniswapV2Swap,
     encode_plan,
 )
+from tallyio.execution.calldata import fast_encode_plan
+from tallyio.execution.fees import FeeCaps, FeePolicy, ParentHeader, fee_params, next_base_fee
 from tallyio.execution.signer import SecretKey, Signer
 
 TARGET_US = 200.0

@@ -2,7 +2,7 @@
 
 Runs the forge fork suite (contracts/test/TallyExecutorFork.t.sol: Aave V3 and Venus liquidations
 from every flash source) against the session devnet, and drives the deployed contract with
-calldata built by tallyio.execution.plan, so the Python encoder and the contract agree.
+calldata built by tallyio.core.plan, so the Python encoder and the contract agree.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from eth_abi import decode
 from eth_utils import keccak
 from web3.contract import Contract
 
-from tallyio.devnet.deployer import DeployError, load_forge_artifact
-from tallyio.execution.plan import (
+from tallyio.core.plan import (
     EXECUTE_SELECTOR,
     EXECUTE_SIGNATURE,
     AaveLiquidation,
@@ -29,6 +28,7 @@ from tallyio.execution.plan import (
     UniswapV2Swap,
     encode_plan,
 )
+from tallyio.devnet.deployer import DeployError, load_forge_artifact
 from tallyio.paths import contracts_dir, foundry_bin
 
 if TYPE_CHECKING:

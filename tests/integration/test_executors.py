@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.middleware import RetryPolicy, RpcMetrics
+from tallyio.core.plan import Plan, UniswapV2Swap
 from tallyio.devnet.context import forge_build
 from tallyio.devnet.deployer import load_artifact, load_forge_artifact
 from tallyio.devnet.relay import DevnetRelay
@@ -34,7 +35,6 @@ from tallyio.execution.executors import (
 )
 from tallyio.execution.fees import FeeCaps, FeePolicy, fee_params
 from tallyio.execution.nonce import NonceManager
-from tallyio.execution.plan import Plan, UniswapV2Swap
 from tallyio.execution.relays import RelayClient, RelayEndpoint, RelayMetrics
 from tallyio.execution.signer import SecretKey, Signer
 from tallyio.execution.submit import ExecutionMetrics

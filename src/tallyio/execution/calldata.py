@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tallyio.execution.plan import (
+from tallyio.core.plan import (
     EXECUTE_SELECTOR,
     AaveLiquidation,
     Action,

@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 
 from eth_utils import to_checksum_address
 
+from tallyio.core.plan import Plan
 from tallyio.execution.calldata import fast_encode_plan
 from tallyio.execution.fees import FeeCaps, FeeParams, FeePolicy, Fees, ParentHeader
 from tallyio.execution.fees import next_base_fee as next_base
 from tallyio.execution.nonce import NodeClient
-from tallyio.execution.plan import Plan
 from tallyio.execution.relays import RelayResult
 from tallyio.execution.signer import keccak256
 from tallyio.execution.submit import (

@@ -10,7 +10,7 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallyio.execution.plan import (
+from tallyio.core.plan import (
     ALL_BALANCE,
     EXECUTE_ARGS,
     EXECUTE_SELECTOR,

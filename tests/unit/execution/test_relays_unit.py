@@ -16,6 +16,18 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from prometheus_client import CollectorRegistry
 
+from tallyio.core.plan import (
+    AaveLiquidation,
+    BalancerSwap,
+    FlashLoan,
+    FlashSource,
+    Plan,
+    UniswapV2Swap,
+    UniswapV3Swap,
+    VenusLiquidation,
+    decode_plan,
+    encode_plan,
+)
 from tallyio.execution.bundles import (
     HEADER,
     MAX_BUNDLE_TXS,
@@ -34,18 +46,6 @@ from tallyio.execution.calldata import fast_encode_plan
 from tallyio.execution.executors import Approved, BundleExecutor
 from tallyio.execution.fees import FeeCaps, Fees, fee_params
 from tallyio.execution.nonce import NonceManager
-from tallyio.execution.plan import (
-    AaveLiquidation,
-    BalancerSwap,
-    FlashLoan,
-    FlashSource,
-    Plan,
-    UniswapV2Swap,
-    UniswapV3Swap,
-    VenusLiquidation,
-    decode_plan,
-    encode_plan,
-)
 from tallyio.execution.relays import RelayClient, RelayEndpoint, RelayMetrics
 from tallyio.execution.signer import SecretKey, Signer, keccak256
 from tallyio.execution.submit import gas_limit_for, judge, token_to_wei, wei_to_token
