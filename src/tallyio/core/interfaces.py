@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol, TypeVar
 
 from tallyio.core.events import Event
+from tallyio.core.opportunity import BlockContext
 
 DeltaT = TypeVar("DeltaT", contravariant=True)
 ViewT = TypeVar("ViewT", contravariant=True)
@@ -26,11 +27,14 @@ class Collector(Protocol):
 
 
 class Strategy(Protocol[DeltaT, ViewT, OpportunityT]):
-    """What to do about a state change; pure."""
+    """What to do about a state change; pure. `delta` is one block's batch of changes (or one
+    pending transaction's, for backruns); `block` says which block and at what prices."""
+
+    name: str
 
     def sync(self, view: ViewT) -> None: ...
 
-    def process(self, delta: DeltaT, view: ViewT) -> list[OpportunityT]: ...
+    def process(self, delta: DeltaT, view: ViewT, block: BlockContext) -> list[OpportunityT]: ...
 
 
 class Executor(Protocol[ActionT, ReceiptT]):

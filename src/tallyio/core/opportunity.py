@@ -62,3 +62,27 @@ class Opportunity:
 
     def conflicts(self, other: Opportunity) -> bool:
         return self.chain_id == other.chain_id and not self.touches.isdisjoint(other.touches)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    """What strategies see besides the state: the block the deltas belong to and its prices.
+
+    `eth_prices` maps a token (lowercase address) to its base units worth one ETH, from the
+    oracle prices in state; `base_fee` is the next block's base fee, `priority_fee` the tip the
+    fee policy would pay, so `gas_price` is what one unit of gas is expected to cost.
+    """
+
+    chain_id: int
+    block: int
+    timestamp: int
+    base_fee: int
+    priority_fee: int = 0
+    eth_prices: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def gas_price(self) -> int:
+        return self.base_fee + self.priority_fee
+
+    def eth_price(self, token: str) -> int | None:
+        return self.eth_prices.get(token.lower())
