@@ -14,7 +14,7 @@ setup: .stamp-venv .stamp-node .stamp-apt
 
 # System packages the tests start (PostgreSQL, promtool, headless Chromium): Debian's, installed
 # only when missing. Append to APT_PACKAGES; the stamp re-runs when the list changes.
-APT_PACKAGES := postgresql prometheus
+APT_PACKAGES := postgresql prometheus chromium
 .stamp-apt: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
