@@ -1,0 +1,1 @@
+"""Strategies: pure functions of state deltas to opportunities (no I/O, no clock)."""
