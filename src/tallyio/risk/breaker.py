@@ -64,12 +64,15 @@ class CircuitBreaker:
         return self.store.reset(scopes, self.clock.now())
 
     # -- rules ------------------------------------------------------------------------------
-    def _since(self, now: float, scope: str) -> float:
-        since = max(now - self.config.window_seconds, self.store.reset_at(GLOBAL))
-        return since if scope == GLOBAL else max(since, self.store.reset_at(scope))
+    def _window(self, now: float, scope: str | None = None) -> list[Result]:
+        """Results in the window that came after the last reset of `scope` (None: global)."""
+        after = self.store.reset_at(GLOBAL)
+        if scope is not None:
+            after = max(after, self.store.reset_at(scope))
+        return self.store.results_since(now - self.config.window_seconds, scope, after=after)
 
     def _check_strategy(self, strategy: str, now: float) -> Trip | None:
-        results = self.store.results_since(self._since(now, strategy), strategy)
+        results = self._window(now, strategy)
         bad = sum(r.bad for r in results)
         loss = sum(r.loss_wei for r in results)
         window = self.config.window_seconds
@@ -82,7 +85,7 @@ class CircuitBreaker:
         return None
 
     def _check_total(self, now: float) -> Trip | None:
-        loss = sum(r.loss_wei for r in self.store.results_since(self._since(now, GLOBAL)))
+        loss = sum(r.loss_wei for r in self._window(now))
         if loss > self.config.max_total_loss:
             detail = f"all strategies lost {loss} wei in {self.config.window_seconds} s "
             return self.trip(GLOBAL, "total_loss", detail + f"(max {self.config.max_total_loss})")

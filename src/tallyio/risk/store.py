@@ -136,10 +136,13 @@ class RiskStore:
                  str(result.net_profit_wei), str(result.gas_spent_wei)),
             )  # fmt: skip
 
-    def results_since(self, since: float, strategy: str | None = None) -> list[Result]:
+    def results_since(
+        self, since: float, strategy: str | None = None, *, after: float = float("-inf")
+    ) -> list[Result]:
+        """Results at or after `since` and strictly after `after` (a reset's moment)."""
         query = "SELECT at, strategy, chain_id, success, net_profit, gas_spent FROM results "
-        query += "WHERE at >= ?" + (" AND strategy = ?" if strategy is not None else "")
-        params: tuple[object, ...] = (since,) if strategy is None else (since, strategy)
+        query += "WHERE at >= ? AND at > ?" + (" AND strategy = ?" if strategy is not None else "")
+        params: tuple[object, ...] = (since, after) + ((strategy,) if strategy is not None else ())
         with self._lock:
             rows = self._db.execute(query, params).fetchall()
         return [Result(at, s, c, bool(ok), int(net), int(gas)) for at, s, c, ok, net, gas in rows]
