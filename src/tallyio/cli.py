@@ -83,6 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tallyio.api.cli import add_api_parser
     from tallyio.devnet.relay_cli import add_relay_parser
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
     from tallyio.health_cli import add_health_parser
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keystore_parser(sub)
     add_quote_parser(sub)
     add_health_parser(sub)
+    add_api_parser(sub)
     return parser
 
 
@@ -141,12 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(exc: BaseException) -> bool:
+    from tallyio.api.cli import ApiCliError
     from tallyio.devnet.deployer import DeployError
     from tallyio.devnet.node import DevnetError
     from tallyio.paths import ToolNotFoundError
 
     user_errors: tuple[type[BaseException], ...] = (
         CliError,
+        ApiCliError,
         DevnetError,
         DeployError,
         ToolNotFoundError,
