@@ -1,0 +1,363 @@
+"""Liquidation strategies for Aave V3 and Venus: pure, sized on the exact models.
+
+For each account whose exact health is below one, every (debt asset, collateral asset) pair is
+sized: the repayment `x` is searched (liquidation_sizing.maximize) on the market's own seize
+math (Aave executeLiquidationCall: close factor, bonus, protocol fee; Venus liquidateBorrow at
+the next block's accrual, then the redeem of the seized vTokens), the collateral's sale back to
+the debt asset along the router's best route, the cheapest flash loan the route leaves usable,
+and gas at the block's price in the debt asset. The best pair with a positive net becomes one
+Opportunity: loan -> liquidation -> sale, profit in the debt asset.
+
+`process(deltas, view, block)` looks at the accounts whose entries changed and, for a changed
+price or reserve, at every account it knows holding that asset; `evaluate(accounts, ...)` is
+the health monitor's direct entry. Batching lives in liquidation_batch.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from tallyio.core.opportunity import BlockContext, Kind, Opportunity
+from tallyio.core.plan import AaveLiquidation, Action, Plan
+from tallyio.core.plan import VenusLiquidation as VenusLiquidationCall
+from tallyio.protocols import aave_v3 as aave
+from tallyio.protocols import venus
+from tallyio.protocols.aave_v3_math import AaveMathError, percent_mul
+from tallyio.state.positions import (
+    AaveMarketRef,
+    VenusRef,
+    aave_inputs,
+    account_key,
+    reserve_key,
+    venus_assets,
+)
+from tallyio.state.store import Delta, StateView
+from tallyio.strategies.liquidation_route import SaleQuote
+from tallyio.strategies.liquidation_sizing import (
+    BPS,
+    Candidate,
+    LiquidationConfig,
+    cheapest_loan,
+    gas_cost,
+    maximize,
+)
+
+__all__ = ["AaveV3Liquidation", "VenusLiquidation", "price_candidate", "size_pair"]
+
+HF_ONE: Final = 10**18
+Model = Callable[[int], tuple[int, int] | None]  # amount -> (repaid, collateral received)
+
+
+# -- sizing one pair ----------------------------------------------------------------------------
+def price_candidate(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    amount: int, outcome: tuple[int, int], liquidation_gas: int,
+) -> Candidate | None:  # fmt: skip
+    """Net of repaying `amount` that pulls `repaid` and yields `seized`: best sale x loan."""
+    debt, coll = pair
+    repaid, seized = outcome
+    if seized <= 0 or repaid <= 0:
+        return None
+    sales: list[SaleQuote | None] = [None]
+    if coll != debt:
+        quote = cfg.router(view, coll, debt, seized)
+        sales = [quote]
+        vault = cfg.balancer_vault.lower()
+        if quote is not None and vault and vault in quote.touches:
+            sales.append(cfg.router(view, coll, debt, seized, frozenset({vault})))
+    best: Candidate | None = None
+    for sale in sales:
+        if coll != debt and sale is None:
+            continue
+        touched = sale.touches if sale is not None else frozenset()
+        flash = cheapest_loan(cfg, view, block, debt, amount, touched)
+        if flash is None:
+            continue
+        actions = sale.actions if sale is not None else ()
+        gas = cfg.gas.estimate(liquidation_gas, actions, flash.loan.source)
+        cost = gas_cost(gas, block, debt)
+        if cost is None:
+            return None
+        out = sale.amount_out if sale is not None else seized
+        profit = out - repaid - flash.fee
+        c = Candidate(debt, coll, amount, repaid, seized, sale, flash, profit, gas, profit - cost)
+        if best is None or c.net > best.net:
+            best = c
+    return best
+
+
+def size_pair(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    hi: int, model: Model, liquidation_gas: int,
+) -> Candidate | None:  # fmt: skip
+    """The repayment in [1, hi] with the best net for one (debt, collateral) pair."""
+    found: dict[int, Candidate | None] = {}
+
+    def net(x: int) -> int | None:
+        outcome = model(x)
+        c = None if outcome is None else price_candidate(
+            cfg, view, block, pair, x, outcome, liquidation_gas)  # fmt: skip
+        found[x] = c
+        return None if c is None else c.net
+
+    best = maximize(net, 1, hi, cfg.grid, cfg.tolerance_bps)
+    return None if best is None else found[best[0]]
+
+
+def _better(a: Candidate | None, b: Candidate | None) -> Candidate | None:
+    if b is None or (a is not None and a.net >= b.net):
+        return a
+    return b
+
+
+# -- the shared Strategy shape ------------------------------------------------------------------
+class _LendingLiquidation:
+    name: str
+    protocol: str
+    market: str
+
+    def __init__(self, config: LiquidationConfig, accounts: Iterable[str] = ()) -> None:
+        self.config = config
+        self.known: set[str] = {a.lower() for a in accounts}
+
+    def sync(self, view: StateView) -> None:
+        """Nothing to rebuild: every answer is read from `view` when asked."""
+
+    def process(
+        self, deltas: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        return self.evaluate(self._touched(deltas, view), view, block)
+
+    def evaluate(
+        self, accounts: Iterable[str], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        """The best liquidation of each liquidatable account in `accounts`, most net first."""
+        out = []
+        for user in dict.fromkeys(a.lower() for a in accounts):
+            best = self.best(user, view, block)
+            if best is not None and best.net > 0:
+                out.append(self._opportunity(user, best, block))
+        return sorted(out, key=lambda o: -o.net_profit(block.gas_price))
+
+    def _touched(self, deltas: Sequence[Delta], view: StateView) -> list[str]:
+        users: list[str] = []
+        assets: set[str] = set()
+        for d in deltas:
+            key = d.key
+            if not (isinstance(key, tuple) and len(key) == 4 and key[1:3] == (
+                    self.protocol, self.market)):  # fmt: skip
+                continue
+            if key[0] == "account":
+                self.known.add(key[3])
+                users.append(key[3])
+            elif key[0] in ("price", "reserve"):
+                assets.add(key[3])
+        if assets:
+            users += [u for u in sorted(self.known) if self._holds(view, u, assets)]
+        return users
+
+    def _opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity:
+        cfg, eth_price = self.config, block.eth_price(c.debt_asset)
+        assert eth_price is not None  # a candidate exists only where gas could be priced
+        cost = c.profit - c.net
+        floor = max(cost, c.profit * cfg.min_profit_bps // BPS)
+        sale = c.sale.actions if c.sale is not None else ()
+        plan = Plan(
+            (self._action(user, c), *sale), c.debt_asset, min(floor, c.profit), c.flash.loan
+        )
+        touches = {self.market, user, c.flash.loan.lender, *(c.sale.touches if c.sale else ())}
+        return Opportunity(
+            strategy=self.name,
+            kind=Kind.LIQUIDATION,
+            chain_id=block.chain_id,
+            block=block.block,
+            plan=plan,
+            expected_profit=c.profit,
+            gas_estimate=c.gas,
+            eth_price=eth_price,
+            touches=frozenset(touches),
+            notional_usd=self._usd(c.debt_asset, c.repaid, block),
+            flash_loan_usd=self._usd(c.debt_asset, c.amount, block),
+            detail={
+                "market": self.market, "borrower": user, "debt_asset": c.debt_asset,
+                "collateral_asset": c.collateral_asset, "amount": c.amount, "repaid": c.repaid,
+                "seized": c.seized, "sale_out": c.sale.amount_out if c.sale else c.seized,
+                "flash_fee": c.flash.fee, "net_profit": c.net, "lender": c.flash.loan.lender,
+                "flash_source": int(c.flash.loan.source),
+            },
+        )  # fmt: skip
+
+    # Per protocol:
+    def best(self, user: str, view: StateView, block: BlockContext) -> Candidate | None:
+        raise NotImplementedError
+
+    def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
+        raise NotImplementedError
+
+    def _action(self, user: str, c: Candidate) -> Action:
+        raise NotImplementedError
+
+    def _usd(self, token: str, amount: int, block: BlockContext) -> int:
+        raise NotImplementedError
+
+
+# -- Aave V3 ------------------------------------------------------------------------------------
+class AaveV3Liquidation(_LendingLiquidation):
+    """Liquidations on one Aave V3 Pool (`liquidationCall`, collateral received as underlying).
+
+    Sized at the block's timestamp: later, debt and collateral have only grown, so the close
+    factor cap and the collateral balance the plan relies on still hold when it lands.
+    """
+
+    name = "aave_v3_liquidation"
+    protocol = "aave_v3"
+
+    def __init__(
+        self, market: AaveMarketRef, config: LiquidationConfig, accounts: Iterable[str] = (),
+        base_unit: int = 10**8,
+    ) -> None:  # fmt: skip
+        super().__init__(config, accounts)
+        self.ref, self.market, self.base_unit = market, market.pool.lower(), base_unit
+        self._decimals: dict[str, int] = {}
+        self._prices: dict[str, int] = {}
+
+    def best(self, user: str, view: StateView, block: BlockContext) -> Candidate | None:
+        account = view.get(account_key("aave_v3", self.market, user))
+        if account is None:
+            return None
+        reserves, emodes = aave_inputs(view.get, self.ref)
+        self._decimals = {a: r.decimals for a, r in reserves.items()}
+        self._prices = {a: r.price for a, r in reserves.items()}
+        emode, ts = emodes.get(account.emode_category), block.timestamp
+        hf = aave.calculate_user_account_data(reserves, account, ts, emode).health_factor
+        if hf >= HF_ONE:
+            return None
+        debts = [p for p in account.positions if p.borrowing]
+        colls = [p for p in account.positions if p.using_as_collateral and p.scaled_a_token_balance]
+        best: Candidate | None = None
+        for d in debts:
+            owed = aave.ray_mul(d.scaled_variable_debt, aave.get_normalized_debt(
+                reserves[d.asset], ts)) + aave.stable_debt_of(d, ts)  # fmt: skip
+            hi = percent_mul(owed, aave.close_factor(hf))
+            for c in colls:
+                model = _aave_model(reserves, account, emode, ts, (d.asset, c.asset))
+                pair = (d.asset, c.asset)
+                found = size_pair(self.config, view, block, pair, hi, model,
+                                  self.config.gas.aave_liquidation)  # fmt: skip
+                best = _better(best, found)
+        return best
+
+    def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
+        account = view.get(account_key("aave_v3", self.market, user))
+        return account is not None and any(p.asset in assets for p in account.positions)
+
+    def _action(self, user: str, c: Candidate) -> Action:
+        return AaveLiquidation(self.ref.pool, c.collateral_asset, c.debt_asset, user, c.amount)
+
+    def _usd(self, token: str, amount: int, block: BlockContext) -> int:
+        unit = 10 ** self._decimals.get(token, 18)
+        return amount * self._prices.get(token, 0) // (unit * self.base_unit)
+
+
+def _aave_model(
+    reserves: dict[str, aave.ReserveData], account: aave.UserAccount,
+    emode: aave.EModeCategory | None, ts: int, pair: tuple[str, str],
+) -> Model:  # fmt: skip
+    def model(x: int) -> tuple[int, int] | None:
+        try:
+            r = aave.execute_liquidation_call(
+                reserves, account, collateral_asset=pair[1], debt_asset=pair[0],
+                debt_to_cover=x, timestamp=ts, emode=emode,
+            )  # fmt: skip
+        except (aave.LiquidationCallError, AaveMathError):
+            return None
+        return r.debt_repaid, r.collateral_to_liquidator
+
+    return model
+
+
+# -- Venus --------------------------------------------------------------------------------------
+class VenusLiquidation(_LendingLiquidation):
+    """Liquidations on one Venus core pool (liquidateBorrow, then redeem of the seized vTokens).
+
+    Sized at the next block: liquidateBorrow accrues the borrowed and the collateral market
+    first. The close factor (Comptroller.closeFactorMantissa) comes from config.
+    """
+
+    name = "venus_liquidation"
+    protocol = "venus"
+
+    def __init__(
+        self, ref: VenusRef, config: LiquidationConfig, accounts: Iterable[str] = ()
+    ) -> None:
+        super().__init__(config, accounts)
+        self.ref, self.market = ref, ref.comptroller.lower()
+        self.underlying = {m.vtoken.lower(): m.underlying.lower() for m in ref.markets}
+        self._prices: dict[str, int] = {}
+
+    def best(self, user: str, view: StateView, block: BlockContext) -> Candidate | None:
+        account = view.get(account_key("venus", self.market, user))
+        if account is None:
+            return None
+        stored = venus_assets(view.get, self.ref, account)
+        self._prices = {self.underlying[a.vtoken]: a.price for a in stored}
+        if venus.get_hypothetical_account_liquidity(stored).shortfall == 0:
+            return None
+        best: Candidate | None = None
+        for b in (a for a in stored if a.borrow_balance):
+            for c in (a for a in stored if a.vtoken_balance):
+                best = _better(best, self._pair(view, block, account, b.vtoken, c.vtoken))
+        return best
+
+    def _pair(
+        self, view: StateView, block: BlockContext, account: Any, borrowed: str, coll: str
+    ) -> Candidate | None:
+        accrued: dict[Any, Any] = {}
+        for vt in {borrowed, coll}:
+            key = reserve_key("venus", self.market, vt)
+            market = view.get(key)
+            accrued[key] = replace(
+                market, state=venus.accrue_interest(market.state, block.block + 1)
+            )
+        assets = venus_assets(lambda k: accrued.get(k) or view.get(k), self.ref, account)
+        b = next(a for a in assets if a.vtoken == borrowed)
+        c = next(a for a in assets if a.vtoken == coll)
+        ratio = venus.div_exp(venus.mul_exp(c.liquidation_incentive, b.price),
+                              venus.mul_exp(c.price, c.exchange_rate))  # fmt: skip
+        seize_cap = ((c.vtoken_balance + 1) * venus.EXP_SCALE - 1) // ratio if ratio else 0
+        hi = min(venus.max_close(b.borrow_balance, self.config.venus_close_factor), seize_cap)
+        cash = accrued[reserve_key("venus", self.market, coll)].state.cash
+        cf = self.config.venus_close_factor
+
+        def model(x: int) -> tuple[int, int] | None:
+            try:
+                r = venus.liquidate_borrow(
+                    assets, vtoken_borrowed=borrowed, collateral=c, repay_amount=x, close_factor=cf
+                )
+            except (venus.ComptrollerError, ZeroDivisionError):
+                return None
+            got = venus.mul_scalar_truncate(c.exchange_rate, r.seize_tokens)  # redeemFresh
+            if got > cash + (x if coll == borrowed else 0):
+                return None  # the market cannot pay the redeem out
+            return x, got
+
+        pair = (self.underlying[borrowed], self.underlying[coll])
+        found = size_pair(self.config, view, block, pair, hi, model,
+                          self.config.gas.venus_liquidation)  # fmt: skip
+        return None if found is None else replace(found, target=coll)
+
+    def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
+        account = view.get(account_key("venus", self.market, user))
+        if account is None:
+            return False
+        held = set(account.assets_in) | {p.vtoken for p in account.positions}
+        return not held.isdisjoint(assets)
+
+    def _action(self, user: str, c: Candidate) -> Action:
+        vtoken = {u: v for v, u in self.underlying.items()}[c.debt_asset]
+        return VenusLiquidationCall(vtoken, c.debt_asset, user, c.target, c.amount)
+
+    def _usd(self, token: str, amount: int, block: BlockContext) -> int:
+        return amount * self._prices.get(token, 0) // 10**36
