@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
     from tallyio.health_cli import add_health_parser
     from tallyio.quote_cli import add_quote_parser
+    from tallyio.risk.cli import add_emergency_parser, add_risk_parser
 
     # Redacting: an argparse error must never echo a private key typed on the command line.
     parser = RedactingArgumentParser(
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_keystore_parser(sub)
     add_quote_parser(sub)
     add_health_parser(sub)
+    add_risk_parser(sub)
+    add_emergency_parser(sub)
     add_api_parser(sub)
     return parser
 
