@@ -11,11 +11,26 @@ restart stays tripped. Time comes only from the Clock.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from tallyio.core.clock import Clock
 from tallyio.risk.config import BreakerConfig
 from tallyio.risk.store import GLOBAL, Result, RiskStore, Trip
 
-__all__ = ["GLOBAL", "CircuitBreaker", "Trip"]
+__all__ = ["GLOBAL", "CircuitBreaker", "Trip", "metric_scope"]
+
+
+class LabelledGauge(Protocol):  # prometheus_client.Gauge with one label, as EngineMetrics has
+    def labels(self, *, scope: str) -> _Settable: ...
+
+
+class _Settable(Protocol):
+    def set(self, value: float) -> None: ...
+
+
+def metric_scope(scope: str) -> str:
+    """The `scope` label of tallyio_breaker_open: "global" for everything, else the strategy."""
+    return "global" if scope == GLOBAL else scope
 
 
 class CircuitBreaker:
@@ -23,6 +38,7 @@ class CircuitBreaker:
         self.config = config
         self.store = store
         self.clock = clock
+        self._published: set[str] = set()
 
     # -- reading ----------------------------------------------------------------------------
     def open_trip(self, strategy: str) -> Trip | None:
@@ -31,6 +47,13 @@ class CircuitBreaker:
 
     def status(self) -> list[Trip]:
         return self.store.trips()
+
+    def publish(self, gauge: LabelledGauge) -> None:
+        """Set the breaker gauge: 1 for each open trip, 0 for scopes closed since last time."""
+        open_now = {metric_scope(t.scope) for t in self.status()}
+        for scope in self._published | open_now:
+            gauge.labels(scope=scope).set(1.0 if scope in open_now else 0.0)
+        self._published |= open_now
 
     # -- feeding ----------------------------------------------------------------------------
     def record(

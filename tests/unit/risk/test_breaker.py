@@ -145,3 +145,18 @@ def test_state_persists_across_instances(r: Rig) -> None:
     assert other.open_trip("anything") is not None
     gate2 = RiskGate(r.gate.config, other, r.gate.exposure, r.clock)
     assert gate2.check(opportunity(), gas_price_wei=GWEI).reason == "breaker_open"
+
+
+def test_publish_sets_the_breaker_gauge(r: Rig) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from tallyio.metrics import EngineMetrics
+
+    registry = CollectorRegistry()
+    metrics = EngineMetrics(registry)
+    r.gate.breaker.observe_head_lag(10)
+    r.gate.breaker.publish(metrics.breaker_open)
+    assert registry.get_sample_value("tallyio_breaker_open", {"scope": "global"}) == 1.0
+    r.gate.breaker.reset()
+    r.gate.breaker.publish(metrics.breaker_open)
+    assert registry.get_sample_value("tallyio_breaker_open", {"scope": "global"}) == 0.0
