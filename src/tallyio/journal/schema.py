@@ -5,15 +5,20 @@ it is never edited. Each row has its own key columns for the questions asked mos
 transaction hash, block) and a JSON `payload` with everything else, so a new field needs no
 migration. Amounts that can pass 2**63 (token base units, wei) are stored as decimal TEXT.
 
-The version lives in SQLite's `PRAGMA user_version`. To change the schema, append a migration
-(never edit one that has shipped): `migrate` runs each missing one in its own transaction.
+The statements are SQLite's; pg_schema.py translates them for PostgreSQL, so both backends
+hold one schema. The version lives in SQLite's `PRAGMA user_version` (PostgreSQL: a
+`schema_version` table). To change the schema, append a migration (never edit one that has
+shipped): `migrate` runs each missing one in its own transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+# The tables about one plan, in the order a plan moves through them.
 TABLES = ("opportunities", "decisions", "simulations", "submissions", "inclusions")
+# Every table: the plan tables and the collectors' event batches.
+ALL_TABLES = (*TABLES, "events")
 
 
 def _append_only(table: str) -> tuple[str, str]:
@@ -66,8 +71,26 @@ _V1: tuple[str, ...] = (
     *(stmt for table in TABLES for stmt in _append_only(table)),
 )
 
-# Append only. Issue #7 adds `events` (every collector event) and PnL views here.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2: tuple[str, ...] = (
+    # One row per batch of collector events (a block's worth): how many of each kind.
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY, recorded_at REAL NOT NULL, chain_id INTEGER NOT NULL,
+        block INTEGER NOT NULL, block_hash TEXT NOT NULL, total INTEGER NOT NULL,
+        counts TEXT NOT NULL DEFAULT '{}', payload TEXT NOT NULL DEFAULT '{}')""",
+    "CREATE INDEX events_block ON events (chain_id, block)",
+    *_append_only("events"),
+    # An opportunity says what it is and where: enough to group PnL without the payload.
+    "ALTER TABLE opportunities ADD COLUMN kind TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE opportunities ADD COLUMN chain_id INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN gas_estimate INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN profit_token TEXT",
+    "ALTER TABLE opportunities ADD COLUMN touches TEXT NOT NULL DEFAULT '[]'",
+    "CREATE INDEX opportunities_strategy ON opportunities (strategy, recorded_at)",
+    "CREATE INDEX inclusions_recorded ON inclusions (recorded_at)",
+)
+
+# Append only: never edit a migration that has shipped.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
