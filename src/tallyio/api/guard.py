@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import HTTPException, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Security
+from fastapi.security import HTTPBearer
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tallyio.api.auth import AuthError, KeyRing, Principal, Role
@@ -86,16 +87,22 @@ def principal_of(scope_holder: Any) -> Principal:
     return principal
 
 
-# Documents the scheme in the OpenAPI spec; the middleware has already checked the credential.
-bearer = HTTPBearer(auto_error=False, description="an API key or a JWT (HS256)")
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+class _Documented(HTTPBearer):
+    """Puts the scheme in the OpenAPI spec; checks nothing (the middleware has). Takes an
+    HTTPConnection so it also serves WebSocket routes."""
+
+    async def __call__(self, conn: HTTPConnection) -> None:
+        return None
+
+
+Bearer = Annotated[None, Security(_Documented(description="an API key or a JWT (HS256)"))]
 
 
 def require(role: Role) -> Callable[..., Principal]:
     """A dependency: the caller, if their role is at least `role` (else 403)."""
 
-    def check(request: Request, _: Bearer = None) -> Principal:
-        principal = principal_of(request)
+    def check(conn: HTTPConnection, _: Bearer = None) -> Principal:
+        principal = principal_of(conn)
         if principal.role < role:
             raise HTTPException(403, f"needs the {role.label} role")
         return principal
