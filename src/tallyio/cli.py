@@ -84,6 +84,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tallyio.api.cli import add_api_parser
+    from tallyio.app.run_cli import add_run_parser
     from tallyio.devnet.relay_cli import add_relay_parser
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
     from tallyio.health_cli import add_health_parser
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_risk_parser(sub)
     add_emergency_parser(sub)
     add_api_parser(sub)
+    add_run_parser(sub)
     return parser
 
 

@@ -50,4 +50,16 @@ class Reorg:
     dropped: tuple[str, ...]  # hashes of the blocks no longer canonical, oldest first
 
 
-Event = Block | Log | PendingTx | Reorg
+@dataclass(frozen=True, slots=True)
+class BlockEnd:
+    """Every log of block `number` has been delivered: strategies may act on the block.
+    `head` is False when newer blocks were already known as it was sent: acting on a block the
+    chain has moved past is wasted work, so the engine only folds its changes in."""
+
+    chain_id: int
+    number: int
+    hash: str
+    head: bool = True
+
+
+Event = Block | Log | PendingTx | Reorg | BlockEnd

@@ -59,6 +59,10 @@ class PublicMempoolExecutor(Pipeline):
         self.timeout_blocks, self.replace_after_blocks = timeout_blocks, replace_after_blocks
         self.wall_timeout = wall_timeout
 
+    async def _before_send(self) -> None:
+        if self.nonces.next_nonce is None:
+            await self.nonces.sync()
+
     async def _send(self, a: Approved, q: Quote) -> Submission:
         try:
             sent = await self.nonces.send(self._tx(a, q))
@@ -152,6 +156,10 @@ class BundleExecutor(Pipeline):
         super().__init__(node, simulator, owner=signer.address, **kw)
         self.nonces, self.signer, self.relays = nonces, signer, relays
         self.max_blocks, self.block_timeout = max_blocks, block_timeout
+
+    async def _before_send(self) -> None:
+        if self.nonces.next_nonce is None:
+            await self.nonces.sync()
 
     async def _send(self, a: Approved, q: Quote) -> Submission:
         if self.nonces.next_nonce is None:

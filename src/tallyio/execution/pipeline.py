@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -136,28 +137,54 @@ class Pipeline:
         self._sim_lock = asyncio.Lock()  # one pyrevm EVM: one simulation at a time
 
     async def execute(self, approved: Approved) -> Submission:
+        return (await self.execute_group([approved]))[0]
+
+    async def execute_group(self, group: Sequence[Approved]) -> list[Submission]:
+        """Plans that touch the same pool, account or lender, simulated together in order:
+        each is judged on what it adds after the ones before it that passed, and those that
+        pass are sent in that order (consecutive nonces) and watched together."""
+        prepared: list[Quote | Submission] = []
+        prior: list[SimTx] = []
         with self.metrics.timed(self.mode, "prepare"):
-            quote = await self._prepare(approved)
-        if isinstance(quote, Submission):
-            result = quote
-        else:
-            await self._record("record_decision", approved.plan_id, stage="executor",
+            header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+            for a in group:
+                quote = await self._prepare(a, header, tuple(prior))
+                if isinstance(quote, Quote):
+                    prior.append(self._sim_tx(a))
+                prepared.append(quote)
+        if any(isinstance(q, Quote) for q in prepared):
+            await self._before_send()
+        pending: list[Submission | asyncio.Task[Submission]] = []
+        for a, quote in zip(group, prepared, strict=True):
+            if isinstance(quote, Submission):
+                pending.append(quote)
+                continue
+            await self._record("record_decision", a.plan_id, stage="executor",
                                approved=True, payload={"mode": self.mode})  # fmt: skip
-            with self.metrics.timed(self.mode, "send"):
-                result = await self._send(approved, quote)
-        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
-        return result
+            pending.append(asyncio.create_task(self._timed_send(a, quote)))  # started in order
+        results = [p if isinstance(p, Submission) else await p for p in pending]
+        for result in results:
+            self.metrics.outcomes.labels(self.mode, result.status.value).inc()
+        return results
+
+    async def _timed_send(self, a: Approved, q: Quote) -> Submission:
+        with self.metrics.timed(self.mode, "send"):
+            return await self._send(a, q)
+
+    async def _before_send(self) -> None:
+        """Executors with a nonce counter sync it here, so grouped sends take it in order."""
 
     async def _send(self, a: Approved, q: Quote) -> Submission:
         raise NotImplementedError
 
     # -- simulate, price, judge -------------------------------------------------------------
-    async def _prepare(self, a: Approved) -> Quote | Submission:
-        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+    async def _prepare(
+        self, a: Approved, header: dict[str, Any], prior: tuple[SimTx, ...] = ()
+    ) -> Quote | Submission:
         block = int(header["number"], 16)
         try:
             with self.metrics.timed(self.mode, "simulate"):
-                outcome = await self._simulate(a, block)
+                outcome = await self._simulate(a, block, prior)
         except SimulationError as exc:
             return await self._reject(a, f"simulator failed: {exc}", block, None)
         base = next_base(ParentHeader.from_rpc(header), self.fee_params)
@@ -180,12 +207,23 @@ class Pipeline:
         target = max(a.target_block, block + 1)
         return Quote(block, target, outcome, fees, limit, verdict)
 
-    async def _simulate(self, a: Approved, block: int) -> Outcome:
-        tx = SimTx(self.owner, a.executor, a.calldata)
+    def _sim_tx(self, a: Approved) -> SimTx:
+        return SimTx(self.owner, a.executor, a.calldata)
+
+    async def _simulate(self, a: Approved, block: int, prior: tuple[SimTx, ...] = ()) -> Outcome:
+        """`a` as the next transaction after `block` or, behind `prior`, what it adds to them:
+        its own step, and the profit the sequence makes beyond `prior` alone."""
+        tx, token, sim = self._sim_tx(a), a.plan.profit_token, self.simulator
+
+        def marginal() -> Outcome:
+            base = sim.simulate_sequence(prior, token, a.executor, block)
+            both = sim.simulate_sequence([*prior, tx], token, a.executor, block)
+            return Outcome.of((both.steps[-1],), both.profit - base.profit, both.block)
+
         async with self._sim_lock:
-            return await asyncio.to_thread(
-                self.simulator.simulate, tx, a.plan.profit_token, a.executor, block
-            )
+            if not prior:
+                return await asyncio.to_thread(sim.simulate, tx, token, a.executor, block)
+            return await asyncio.to_thread(marginal)
 
     async def _reject(
         self, a: Approved, reason: str, block: int, outcome: Outcome | None, net: int | None = None
@@ -218,7 +256,11 @@ class Pipeline:
                            payload=payload, **kw)  # fmt: skip
 
     async def _landed(self, a: Approved, q: Quote, landed: Landed, **kw: Any) -> Submission:
-        realised = await realised_profit(self.node, a.plan.profit_token, a.executor, landed.block)
+        realised = (
+            landed.token_delta(a.plan.profit_token, a.executor)
+            if landed.logs or not landed.success
+            else await realised_profit(self.node, a.plan.profit_token, a.executor, landed.block)
+        )
         status = Status.INCLUDED if landed.success else Status.REVERTED
         gas_cost = wei_to_token(landed.gas_cost_wei, a.eth_price)
         await self._record("record_inclusion", a.plan_id, status=status.value,

@@ -82,6 +82,11 @@ def judge(outcome: Outcome, fees: Fees | None, base_fee: int, eth_price: int) ->
     return Verdict(cost, net, None)
 
 
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+DEPOSIT_TOPIC = "0xe1fffcc4923d04b559f4d29a8bfc6cda04eb5b0d3c460751c2402c5c5cc9109c"
+WITHDRAWAL_TOPIC = "0x7fcf532c15f0a6db0bd6d0e038bea71d30d808c7d98cb3bf7268a95bf5081b65"
+
+
 # -- chain reads ---------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Landed:
@@ -92,20 +97,45 @@ class Landed:
     success: bool
     gas_used: int
     effective_gas_price: int
+    logs: tuple[tuple[str, tuple[str, ...], str], ...] = ()  # (address, topics, data)
 
     @classmethod
     def from_receipt(cls, receipt: Mapping[str, Any]) -> Landed:
+        logs = tuple(
+            (str(g["address"]).lower(), tuple(t.lower() for t in g["topics"]), str(g["data"]))
+            for g in receipt.get("logs") or ()
+        )
         return cls(
             tx_hash=str(receipt["transactionHash"]).lower(),
             block=int(receipt["blockNumber"], 16),
             success=int(receipt["status"], 16) == 1,
             gas_used=int(receipt["gasUsed"], 16),
             effective_gas_price=int(receipt.get("effectiveGasPrice") or "0x0", 16),
+            logs=logs,
         )
 
     @property
     def gas_cost_wei(self) -> int:
         return self.gas_used * self.effective_gas_price
+
+    def token_delta(self, token: str, holder: str) -> int:
+        """`holder`'s change in `token` by this transaction alone, from its logs: ERC-20
+        Transfer events, and WETH9's Deposit / Withdrawal (which mint and burn without one).
+        Exact per transaction where a balance difference over the block would count every
+        transaction of ours in that block."""
+        token, who = token.lower(), "0x" + "0" * 24 + holder.lower()[2:]
+        delta = 0
+        for address, topics, data in self.logs:
+            if address != token or not topics:
+                continue
+            amount = int(data, 16) if data not in ("0x", "") else 0
+            if topics[0] == TRANSFER_TOPIC and len(topics) == 3:
+                delta += amount * ((topics[2] == who) - (topics[1] == who))
+            elif topics[0] == DEPOSIT_TOPIC and len(topics) == 2 and topics[1] == who:
+                delta += amount
+            elif topics[0] == WITHDRAWAL_TOPIC and len(topics) == 2 and topics[1] == who:
+                delta -= amount
+        return delta
 
 
 async def head(node: NodeClient) -> int:

@@ -1,0 +1,150 @@
+"""Build the engine for a devnet and run it: the same engine live, paper and in tests.
+
+    collector (NodeCollector)  ->  Engine(state, strategies, submit, context)  ->  executor
+
+Paper mode (the default) simulates and journals, signs nothing. Live mode on the devnet sends
+from the devnet's funded `searcher` account (its key is in the devnet's own manifest); on any
+other chain live mode needs an unlocked keystore, which this devnet runner refuses to fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tallyio.app.devnet_market import DevnetMarket
+from tallyio.app.strategies import build_strategies
+from tallyio.chain import ChainClient, build_client
+from tallyio.chain.reorg import block_from_rpc
+from tallyio.collectors.node import NodeCollector
+from tallyio.core.engine import Engine, Listener, plan_key
+from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.devnet.context import forge_build
+from tallyio.devnet.deployer import Deployer, load_forge_artifact
+from tallyio.execution.executors import Approved, PaperExecutor, PublicMempoolExecutor
+from tallyio.execution.fees import FeeCaps, FeePolicy, fee_params
+from tallyio.execution.nonce import NonceManager
+from tallyio.execution.pipeline import Pipeline
+from tallyio.execution.signer import SecretKey, Signer
+from tallyio.journal import JournalStore
+from tallyio.sim import ForkSimulator
+
+GWEI = 10**9
+DEVNET_CAPS = FeeCaps(max_fee_per_gas=1_000 * GWEI, max_priority_fee_per_gas=200 * GWEI)
+
+
+@dataclass(slots=True)
+class EngineOptions:
+    live: bool = False
+    priority_fee: int = GWEI
+    journal_path: Path | None = None
+    poll_interval: float = 0.05
+    listeners: Sequence[Listener] = ()
+    gate: Any = None
+    metrics: Any = None
+    strategies: Sequence[str] | None = None  # names to run; None: all that the market supports
+
+
+@dataclass(slots=True)
+class Running:
+    """An engine ready to run over a devnet, and everything it holds open."""
+
+    engine: Engine
+    collector: NodeCollector
+    market: DevnetMarket
+    client: ChainClient
+    executor_address: str
+    journal: JournalStore | None
+    pipeline: Pipeline
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.engine.drain()
+        await self.client.close()
+        if self.journal is not None:
+            self.journal.close()
+
+
+def deploy_executor(manifest: dict[str, Any]) -> str:
+    """TallyExecutor owned by the devnet's searcher (deployed once per devnet, then reused)."""
+    if manifest.get("tally_executor"):
+        return str(manifest["tally_executor"])
+    forge_build()
+    searcher = manifest["accounts"]["searcher"]["address"]
+    d = Deployer(manifest["rpc_url"], searcher)
+    contract = d.deploy(load_forge_artifact("TallyExecutor"), searcher, manifest["tokens"]["WETH"],
+                        sender=searcher)  # fmt: skip
+    manifest["tally_executor"] = contract.address
+    return str(contract.address)
+
+
+def _pipeline(
+    manifest: dict[str, Any], client: ChainClient, journal: JournalStore | None, live: bool,
+    metrics: Any,
+) -> Pipeline:  # fmt: skip
+    searcher = manifest["accounts"]["searcher"]
+    common: dict[str, Any] = {"fee_params": fee_params("devnet"), "caps": DEVNET_CAPS,
+                              "journal": journal, "poll_interval": 0.02}  # fmt: skip
+    if metrics is not None and hasattr(metrics, "execution"):
+        common["metrics"] = metrics.execution
+    sim = ForkSimulator(manifest["rpc_url"])
+    if not live:
+        return PaperExecutor(client, sim, owner=searcher["address"], **common)
+    signer = Signer(SecretKey.from_hex(searcher["private_key"]))
+
+    async def send_raw(raw: bytes) -> str:
+        return str(await client.request("eth_sendRawTransaction", ["0x" + raw.hex()]))
+
+    nonces = NonceManager(client, chain_id=int(manifest["chain_id"]), address=signer.address,
+                          sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
+    return PublicMempoolExecutor(client, sim, nonces, **common)
+
+
+async def build_devnet_engine(manifest: dict[str, Any], options: EngineOptions) -> Running:
+    market = DevnetMarket.from_manifest(manifest)
+    client = build_client(manifest["rpc_url"])
+    try:
+        return await _build(manifest, options, market, client)
+    except BaseException:
+        await client.close()
+        raise
+
+
+async def _build(
+    manifest: dict[str, Any], options: EngineOptions, market: DevnetMarket, client: ChainClient
+) -> Running:
+    executor = await asyncio.to_thread(deploy_executor, manifest)
+    latest = await client.request("eth_getBlockByNumber", ["latest", False])
+    head = block_from_rpc(market.chain_id, latest)
+    state = await market.load_state(client, head)
+    strategies = build_strategies(market, state, options.strategies)
+    journal = JournalStore(options.journal_path) if options.journal_path else None
+    pipeline = _pipeline(manifest, client, journal, options.live, options.metrics)
+    policy = FeePolicy(priority_fee=options.priority_fee)
+
+    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
+        approved = [
+            Approved(
+                opp.plan,
+                executor,
+                opp.expected_profit,
+                opp.gas_estimate,
+                block.block + 1,
+                fee_policy=policy,
+                eth_price=opp.eth_price,
+                strategy=opp.strategy,
+                plan_id=plan_key(opp),
+            )
+            for opp in group
+        ]
+        return await pipeline.execute_group(approved)
+
+    engine = Engine(state, strategies, submit, market.context(options.priority_fee),
+                    gate=options.gate, journal=journal, metrics=options.metrics,
+                    listeners=options.listeners)  # fmt: skip
+    collector = NodeCollector(client, market.chain_id, start=head,
+                              poll_interval=options.poll_interval)  # fmt: skip
+    return Running(engine, collector, market, client, executor, journal, pipeline)

@@ -1,0 +1,57 @@
+"""Run the engine over a devnet until told to stop, with a scenario driving the market.
+
+Shared by `tallyio run` (no scenario: follow the chain until Ctrl-C or --blocks) and
+`make demo` (price shocks step by step while the engine runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tallyio.app.report import LiveReport
+from tallyio.app.runner import EngineOptions, Running, build_devnet_engine
+
+
+async def settle(running: Running, *, grace: float = 0.3, limit: float = 30.0) -> None:
+    """Wait until the engine has seen the chain's head and nothing is in flight."""
+    deadline = time.monotonic() + limit
+    quiet_since = None
+    while time.monotonic() < deadline:
+        head = int(await running.client.request("eth_blockNumber"), 16)
+        idle = running.engine.state.block >= head and not running.engine.busy()
+        if idle:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= grace:
+                return
+        else:
+            quiet_since = None
+        await asyncio.sleep(0.05)
+
+
+async def run_session(
+    manifest: dict[str, Any], options: EngineOptions, report: LiveReport,
+    scenario: Callable[[Running], Awaitable[None]] | None = None, *,
+    blocks: int | None = None,
+) -> Running:  # fmt: skip
+    """Build the engine, run it (and the scenario beside it), and stop it cleanly."""
+    options.listeners = [*options.listeners, report]
+    running = await build_devnet_engine(manifest, options)
+    view, market = running.engine.state.view, running.market
+    report.usd = lambda token, amount: market.usd(view, token, amount)
+    until = running.engine.state.block + blocks if blocks else None
+    task = asyncio.create_task(running.engine.run(running.collector.events(), until_block=until))
+    try:
+        if scenario is not None:
+            await scenario(running)
+            await settle(running)
+        else:
+            await task
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await running.close()
+    return running

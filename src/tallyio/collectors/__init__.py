@@ -1,0 +1,1 @@
+"""Collectors: where events come from (a node's head and logs, pending transactions, replay)."""

@@ -1,0 +1,335 @@
+"""The engine: one consumer loop from events to submissions (after artemis' engine).
+
+    events -> state.apply -> (at BlockEnd) strategies -> priority queue -> risk gate
+           -> submit (simulate, fees, nonce, sign, send: the executor pipeline) -> journal
+
+Strategies run once per block on that block's deltas, and are pure. The queue orders by kind
+(liquidation > arbitrage > backrun > latency), then by expected profit in wei. Two
+opportunities that touch the same pool, account or flash-loan lender are never both in flight:
+the better one goes, the other is recorded as a conflict (the next block re-evaluates it).
+Submissions run as tasks so the loop keeps reading blocks while a transaction is mined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tallyio.core.events import Block, BlockEnd, Event, Log, PendingTx, Reorg
+from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.state.prices import clock_log
+from tallyio.state.store import Delta, MarketState, StateView
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Sequence[Opportunity], BlockContext], Awaitable[Sequence[Any]]]
+ContextFn = Callable[[Block, StateView], BlockContext]
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class EngineStrategy(Protocol):
+    name: str
+
+    def sync(self, view: StateView) -> None: ...
+
+    def process(
+        self, delta: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]: ...
+
+
+class Decision(Protocol):
+    approved: bool
+    reason: str
+
+
+class Gate(Protocol):
+    def check(self, opp: Opportunity, *, gas_price_wei: int, head_lag_blocks: int = 0) -> Any: ...
+
+    def record_result(
+        self,
+        strategy: str,
+        chain_id: int,
+        *,
+        success: bool,
+        net_profit_wei: int,
+        gas_spent_wei: int,
+    ) -> None: ...
+
+
+class OpportunityQueue:
+    """A heap by (kind, -profit in wei, arrival)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, int, Opportunity]] = []
+        self._seq = 0
+
+    def push(self, opp: Opportunity) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (int(opp.kind), -opp.profit_wei(), self._seq, opp))
+
+    def pop(self) -> Opportunity:
+        return heapq.heappop(self._heap)[3]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+@dataclass(slots=True)
+class EngineStats:
+    blocks: int = 0
+    events: int = 0
+    reorgs: int = 0
+    opportunities: int = 0
+    approved: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    results: list[tuple[Opportunity, Any]] = field(default_factory=list)
+
+
+def conflict_groups(opps: Sequence[Opportunity]) -> list[list[Opportunity]]:
+    """Opportunities joined by shared touches (transitively), each group in the given order;
+    a group is simulated together in sequence and sent in that order."""
+    groups: list[tuple[set[str], list[Opportunity]]] = []
+    for opp in opps:
+        joined = [g for g in groups if not g[0].isdisjoint(opp.touches)]
+        merged: tuple[set[str], list[Opportunity]] = (set(opp.touches), [])
+        for g in joined:
+            merged[0].update(g[0])
+            merged[1].extend(g[1])
+            groups.remove(g)
+        merged[1].append(opp)
+        merged[1].sort(key=opps.index)
+        groups.append(merged)
+    order = {id(o): i for i, o in enumerate(opps)}
+    return sorted((g[1] for g in groups), key=lambda g: order[id(g[0])])
+
+
+def plan_key(opp: Opportunity) -> str:
+    """A stable id for journaling an opportunity before the executor derives its plan id."""
+    digest = hashlib.sha256(repr((opp.plan, opp.block, opp.chain_id)).encode()).hexdigest()
+    return digest[:16]
+
+
+class Engine:
+    def __init__(
+        self, state: MarketState, strategies: Sequence[EngineStrategy], submit: Submit,
+        context: ContextFn, *, gate: Gate | None = None, journal: Any = None,
+        metrics: Any = None, listeners: Sequence[Listener] = (),
+    ) -> None:  # fmt: skip
+        self.state, self.strategies, self.submit = state, list(strategies), submit
+        self.context, self.gate, self.journal, self.metrics = context, gate, journal, metrics
+        self.listeners = list(listeners)
+        self.stats = EngineStats()
+        self.block: BlockContext | None = None
+        self.head_lag = 0
+        self.enabled = {s.name: True for s in self.strategies}
+        self._deltas: list[Delta] = []
+        self._counts: dict[str, int] = {}
+        self._busy: dict[str, int] = {}  # touched key -> submissions in flight holding it
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def run(
+        self, events: AsyncIterator[Event], *, stop: asyncio.Event | None = None,
+        until_block: int | None = None,
+    ) -> EngineStats:  # fmt: skip
+        async for event in events:
+            await self.handle(event)
+            if stop is not None and stop.is_set():
+                break
+            last = isinstance(event, BlockEnd) and event.number >= (until_block or 1 << 62)
+            if last:
+                break
+        await self.drain()
+        return self.stats
+
+    async def handle(self, event: Event) -> None:
+        self.stats.events += 1
+        kind = type(event).__name__.lower()
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        if isinstance(event, Log):
+            with self._timed("state"):
+                self._deltas += self.state.apply(event)
+        elif isinstance(event, Block):
+            self._begin(event)
+        elif isinstance(event, BlockEnd):
+            self._journal_block(event)
+            if event.head:
+                self._act(self._strategize())
+        elif isinstance(event, Reorg):
+            self.stats.reorgs += 1
+            self._deltas += self.state.apply(event)
+            for s in self.strategies:
+                s.sync(self.state.view)
+            self._emit("reorg", {"common_ancestor": event.common_ancestor})
+        elif isinstance(event, PendingTx):
+            pass  # backrun strategies take pending transactions through their own collector
+
+    def _journal_block(self, end: BlockEnd) -> None:
+        counts, self._counts = self._counts, {}
+        if self.journal is not None and hasattr(self.journal, "record_events"):
+            self.journal.record_events(end.chain_id, end.number, end.hash, counts)
+
+    def _begin(self, block: Block) -> None:
+        self.state.apply(block)
+        self._deltas += self.state.apply(clock_log(block))
+        self.block = self.context(block, self.state.view)
+        self.stats.blocks += 1
+        self._emit("block", {"number": block.number, "hash": block.hash})
+
+    def _strategize(self) -> list[Opportunity]:
+        deltas, self._deltas = self._deltas, []
+        if self.block is None:
+            return []
+        found: list[Opportunity] = []
+        with self._timed("strategy"):
+            for s in self.strategies:
+                if self.enabled.get(s.name, True):
+                    found += s.process(deltas, self.state.view, self.block)
+        self.stats.opportunities += len(found)
+        return found
+
+    # -- queue, conflicts, risk, submission ------------------------------------------------------
+    def _act(self, found: list[Opportunity]) -> None:
+        queue = OpportunityQueue()
+        for opp in found:
+            queue.push(opp)
+        approved: list[Opportunity] = []
+        while queue:
+            opp = queue.pop()
+            key = plan_key(opp)
+            self._journal("record_opportunity", key, block=opp.block, strategy=opp.strategy,
+                          expected_profit=opp.expected_profit, kind=opp.kind.name.lower(),
+                          chain_id=opp.chain_id, gas_estimate=opp.gas_estimate,
+                          profit_token=opp.profit_token, touches=opp.touches,
+                          payload=_jsonable(opp.detail))  # fmt: skip
+            self._emit("opportunity", _describe(opp))
+            reason = self._refusal(opp)
+            self._journal("record_decision", key, stage="risk", approved=not reason,
+                          reason=reason)  # fmt: skip
+            if reason:
+                self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+                self._emit("decision", {**_describe(opp), "approved": False, "reason": reason})
+                continue
+            self.stats.approved += 1
+            approved.append(opp)
+        for group in conflict_groups(approved):
+            touches = frozenset().union(*(o.touches for o in group))
+            self._hold(touches, +1)
+            task = asyncio.get_running_loop().create_task(self._submit(group, touches))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _refusal(self, opp: Opportunity) -> str:
+        """Why `opp` may not go now ("" if it may). One still in flight from an earlier block
+        holds what it touches: the state it was simulated on is not the chain's yet."""
+        if any(self._busy.get(t) for t in opp.touches):
+            return "conflict"
+        if self.gate is None or self.block is None:
+            return ""
+        with self._timed("risk"):
+            decision = self.gate.check(opp, gas_price_wei=self.block.gas_price,
+                                       head_lag_blocks=self.head_lag)  # fmt: skip
+        return "" if decision.approved else str(decision.reason or "risk")
+
+    async def _submit(self, group: list[Opportunity], touches: frozenset[str]) -> None:
+        assert self.block is not None
+        try:
+            results: list[Any] = list(await self.submit(group, self.block))
+        except Exception as exc:  # a failure of one submission must not stop the engine
+            log.exception("engine: submission of %s failed", [o.strategy for o in group])
+            results = [exc] * len(group)
+        finally:
+            self._hold(touches, -1)
+        for opp, result in zip(group, results, strict=True):
+            self.stats.results.append((opp, result))
+            self._emit("trade", {**_describe(opp), "result": _result_dict(result)})
+            if self.gate is not None:
+                self._record_risk(opp, result)
+
+    def _record_risk(self, opp: Opportunity, result: Any) -> None:
+        status = str(getattr(getattr(result, "status", None), "value", ""))
+        if status not in ("included", "reverted"):
+            return  # nothing landed: nothing won or lost
+        gas_wei = (getattr(result, "gas_used", 0) or 0) * (
+            self.block.gas_price if self.block else 0
+        )
+        profit = getattr(result, "realised_profit", 0) or 0
+        net_wei = profit * 10**18 // opp.eth_price - gas_wei
+        assert self.gate is not None
+        self.gate.record_result(opp.strategy, opp.chain_id, success=status == "included",
+                                net_profit_wei=net_wei, gas_spent_wei=gas_wei)  # fmt: skip
+
+    def _hold(self, touches: frozenset[str], step: int) -> None:
+        for t in touches:
+            n = self._busy.get(t, 0) + step
+            if n > 0:
+                self._busy[t] = n
+            else:
+                self._busy.pop(t, None)
+
+    def busy(self) -> bool:
+        """Submissions in flight (or strategies' deltas not yet acted on)."""
+        return bool(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait for every submission in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- reporting ----------------------------------------------------------------------------
+    def _journal(self, method: str, key: str, **kw: Any) -> None:
+        if self.journal is not None:
+            getattr(self.journal, method)(key, **kw)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, data)
+
+    def _timed(self, stage: str) -> Any:
+        return _Timer(self.metrics, stage)
+
+
+class _Timer:
+    __slots__ = ("metrics", "stage", "t0")
+
+    def __init__(self, metrics: Any, stage: str) -> None:
+        self.metrics, self.stage, self.t0 = metrics, stage, 0.0
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(self.stage, time.perf_counter() - self.t0)
+
+
+def _describe(opp: Opportunity) -> dict[str, Any]:
+    simple = {k: v for k, v in opp.detail.items() if isinstance(v, str | int | float)}
+    return {"strategy": opp.strategy, "kind": opp.kind.name.lower(), "block": opp.block,
+            "expected_profit": str(opp.expected_profit), "token": opp.profit_token,
+            **simple}  # fmt: skip
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    if isinstance(result, BaseException):
+        return {"status": "error", "reason": str(result)}
+    out: dict[str, Any] = {}
+    for name in ("status", "reason", "tx_hash", "block", "realised_profit", "net_profit"):
+        value = getattr(result, name, None)
+        out[name] = str(value) if isinstance(value, int) and value > 2**53 else value
+    if out.get("status") is not None:
+        out["status"] = str(getattr(out["status"], "value", out["status"]))
+    return out
+
+
+def _jsonable(detail: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in dict(detail).items():
+        out[str(k)] = v if isinstance(v, str | float | bool | None) else str(v)
+    return out
