@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tallyio.devnet.relay_cli import add_relay_parser
     from tallyio.execution.keystore_cli import RedactingArgumentParser, add_keystore_parser
     from tallyio.health_cli import add_health_parser
+    from tallyio.journal.cli import add_journal_parser
     from tallyio.quote_cli import add_quote_parser
     from tallyio.risk.cli import add_emergency_parser, add_risk_parser
 
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_health_parser(sub)
     add_risk_parser(sub)
     add_emergency_parser(sub)
+    add_journal_parser(sub)
     add_api_parser(sub)
     add_run_parser(sub)
     return parser
@@ -151,6 +153,7 @@ def _is_user_error(exc: BaseException) -> bool:
     from tallyio.api.cli import ApiCliError
     from tallyio.devnet.deployer import DeployError
     from tallyio.devnet.node import DevnetError
+    from tallyio.journal.backends import JournalError
     from tallyio.paths import ToolNotFoundError
 
     user_errors: tuple[type[BaseException], ...] = (
@@ -159,6 +162,7 @@ def _is_user_error(exc: BaseException) -> bool:
         DevnetError,
         DeployError,
         ToolNotFoundError,
+        JournalError,
     )
     try:
         from tallyio.app.config import ConfigError

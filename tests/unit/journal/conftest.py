@@ -39,6 +39,11 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 
 
 @pytest.fixture
-def store(target: Target) -> Iterator[JournalStore]:
-    with JournalStore(target.location, clock=FixedClock(T0)) as s:
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def store(target: Target, clock: FixedClock) -> Iterator[JournalStore]:
+    with JournalStore(target.location, clock=clock) as s:
         yield s
