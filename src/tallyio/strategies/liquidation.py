@@ -139,7 +139,8 @@ class _LendingLiquidation:
             best = self.best(user, view, block)
             if best is not None and best.net > 0:
                 out.append(self._opportunity(user, best, block))
-        return sorted(out, key=lambda o: -o.net_profit(block.gas_price))
+        # net in wei, so accounts owing different tokens compare
+        return sorted(out, key=lambda o: -o.net_profit(block.gas_price) * 10**18 // o.eth_price)
 
     def _touched(self, deltas: Sequence[Delta], view: StateView) -> list[str]:
         users: list[str] = []
