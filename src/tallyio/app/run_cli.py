@@ -27,6 +27,20 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--priority-fee-gwei", type=float, default=1.0, help="tip per gas (gwei)")
     p.add_argument("--strategy", action="append", default=None,
                    help="run only this strategy (repeatable; default all)")  # fmt: skip
+    p.add_argument("--risk-config", default=None,
+                   help="risk limits TOML (default config/risk/devnet.toml on a devnet, "
+                        "else config/risk/default.toml)")  # fmt: skip
+    p.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the breaker's state lives (default: beside the manifest)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port)",
+    )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(handler=handle)
     return p
@@ -50,8 +64,11 @@ def handle(args: argparse.Namespace) -> int:
     live = bool(args.live) or (config.mode == "live" and not args.paper)
     journal = Path(args.journal) if args.journal else config.devnet.manifest.parent / "journal.db"
     report = LiveReport(quiet=args.json)
+    state_dir = Path(args.state_dir) if args.state_dir else config.devnet.manifest.parent
     options = EngineOptions(live=live, journal_path=journal, strategies=args.strategy,
-                            priority_fee=int(args.priority_fee_gwei * 10**9))  # fmt: skip
+                            priority_fee=int(args.priority_fee_gwei * 10**9),
+                            risk_config=Path(args.risk_config or "config/risk/devnet.toml"),
+                            state_dir=state_dir, metrics=_metrics(args.metrics_port))  # fmt: skip
     if not args.json:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on devnet {manifest['rpc_url']}; "
               f"journal {journal}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
@@ -64,3 +81,15 @@ def handle(args: argparse.Namespace) -> int:
            **report.as_dict()}  # fmt: skip
     print(json.dumps(out, indent=2) if args.json else "\n" + report.summary_table())
     return 0
+
+
+def _metrics(port: int | None) -> Any:
+    """EngineMetrics, served on loopback when a port is given (0: a free one)."""
+    if port is None:
+        return None
+    from tallyio.metrics import default_engine_metrics, start_metrics_server
+
+    metrics = default_engine_metrics()
+    server = start_metrics_server(port)
+    print(f"metrics at {server.url}", file=sys.stderr)
+    return metrics

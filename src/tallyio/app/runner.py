@@ -20,6 +20,7 @@ from tallyio.app.strategies import build_strategies
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.node import NodeCollector
+from tallyio.core.clock import SystemClock
 from tallyio.core.engine import Engine, Listener, plan_key
 from tallyio.core.opportunity import BlockContext, Opportunity
 from tallyio.devnet.context import forge_build
@@ -30,6 +31,7 @@ from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Pipeline
 from tallyio.execution.signer import SecretKey, Signer
 from tallyio.journal import JournalStore
+from tallyio.risk import CircuitBreaker, Exposure, RiskGate, RiskStore, load_risk_config
 from tallyio.sim import ForkSimulator
 
 GWEI = 10**9
@@ -46,6 +48,8 @@ class EngineOptions:
     gate: Any = None
     metrics: Any = None
     strategies: Sequence[str] | None = None  # names to run; None: all that the market supports
+    risk_config: Path | None = None  # config/risk/*.toml; None: no gate (tests of the engine)
+    state_dir: Path = Path(".tallyio")  # the breaker's state file lives here
 
 
 @dataclass(slots=True)
@@ -66,6 +70,18 @@ class Running:
         await self.client.close()
         if self.journal is not None:
             self.journal.close()
+
+
+def build_gate(options: EngineOptions, chain_id: int, metrics: Any = None) -> RiskGate | None:
+    """The risk gate from `options.risk_config`, its breaker state in `options.state_dir`."""
+    if options.risk_config is None:
+        return None
+    config = load_risk_config(options.risk_config)
+    clock = SystemClock()
+    breaker = CircuitBreaker(config.breaker, RiskStore(options.state_dir), clock)
+    if metrics is not None and hasattr(metrics, "breaker_open"):
+        breaker.publish(metrics.breaker_open)
+    return RiskGate(config, breaker, Exposure(config.exposure), clock)
 
 
 def deploy_executor(manifest: dict[str, Any]) -> str:
@@ -142,8 +158,9 @@ async def _build(
         ]
         return await pipeline.execute_group(approved)
 
+    gate = options.gate or build_gate(options, market.chain_id, options.metrics)
     engine = Engine(state, strategies, submit, market.context(options.priority_fee),
-                    gate=options.gate, journal=journal, metrics=options.metrics,
+                    gate=gate, journal=journal, metrics=options.metrics,
                     listeners=options.listeners)  # fmt: skip
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip

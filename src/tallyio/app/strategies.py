@@ -29,6 +29,11 @@ def _accounts(state: MarketState, protocol: str, market: str) -> list[str]:
     ]
 
 
+# The executor reverts below this share of the expected profit: 5% room for the state to move
+# between the block we sized on and the one we land in (the risk gate's max slippage bounds it).
+MIN_PROFIT_BPS = 9_500
+
+
 def liquidation_config(market: DevnetMarket, graph: PoolGraph) -> LiquidationConfig:
     m = market.manifest
     pools = tuple(graph.pools)
@@ -38,6 +43,8 @@ def liquidation_config(market: DevnetMarket, graph: PoolGraph) -> LiquidationCon
         balancer_vault=str(m.get("balancer_v2", {}).get("vault", "")),
         aave_flash_pool=str(m["aave_v3"]["pool"]),
         aave_flash_premium_bps=int(m["aave_v3"].get("flashloan_premium_bps", 5)),
+        venus_close_factor=int(m["venus"]["close_factor"]),
+        min_profit_bps=MIN_PROFIT_BPS,
     )
 
 

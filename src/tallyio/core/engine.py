@@ -59,7 +59,7 @@ class Gate(Protocol):
         success: bool,
         net_profit_wei: int,
         gas_spent_wei: int,
-    ) -> None: ...
+    ) -> Any: ...
 
 
 class OpportunityQueue:
@@ -152,6 +152,7 @@ class Engine:
         self.stats.events += 1
         kind = type(event).__name__.lower()
         self._counts[kind] = self._counts.get(kind, 0) + 1
+        self._count("events_total", str(event.chain_id), kind)
         if isinstance(event, Log):
             with self._timed("state"):
                 self._deltas += self.state.apply(event)
@@ -176,6 +177,9 @@ class Engine:
             self.journal.record_events(end.chain_id, end.number, end.hash, counts)
 
     def _begin(self, block: Block) -> None:
+        head = getattr(self.metrics, "head_block", None)
+        if head is not None:
+            head.labels(str(block.chain_id)).set(block.number)
         self.state.apply(block)
         self._deltas += self.state.apply(clock_log(block))
         self.block = self.context(block, self.state.view)
@@ -192,6 +196,8 @@ class Engine:
                 if self.enabled.get(s.name, True):
                     found += s.process(deltas, self.state.view, self.block)
         self.stats.opportunities += len(found)
+        for opp in found:
+            self._count("opportunities_total", opp.strategy)
         return found
 
     # -- queue, conflicts, risk, submission ------------------------------------------------------
@@ -214,9 +220,11 @@ class Engine:
                           reason=reason)  # fmt: skip
             if reason:
                 self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+                self._count("rejections_total", "risk", reason)
                 self._emit("decision", {**_describe(opp), "approved": False, "reason": reason})
                 continue
             self.stats.approved += 1
+            self._count("approvals_total", opp.strategy)
             approved.append(opp)
         for group in conflict_groups(approved):
             touches = frozenset().union(*(o.touches for o in group))
@@ -249,10 +257,9 @@ class Engine:
         for opp, result in zip(group, results, strict=True):
             self.stats.results.append((opp, result))
             self._emit("trade", {**_describe(opp), "result": _result_dict(result)})
-            if self.gate is not None:
-                self._record_risk(opp, result)
+            self._record_result(opp, result)
 
-    def _record_risk(self, opp: Opportunity, result: Any) -> None:
+    def _record_result(self, opp: Opportunity, result: Any) -> None:
         status = str(getattr(getattr(result, "status", None), "value", ""))
         if status not in ("included", "reverted"):
             return  # nothing landed: nothing won or lost
@@ -261,9 +268,12 @@ class Engine:
         )
         profit = getattr(result, "realised_profit", 0) or 0
         net_wei = profit * 10**18 // opp.eth_price - gas_wei
-        assert self.gate is not None
-        self.gate.record_result(opp.strategy, opp.chain_id, success=status == "included",
-                                net_profit_wei=net_wei, gas_spent_wei=gas_wei)  # fmt: skip
+        self._count("inclusions_total", opp.strategy, status)
+        if self.metrics is not None and hasattr(self.metrics, "realised"):
+            self.metrics.realised(opp.strategy, net_wei, gas_wei)
+        if self.gate is not None:
+            self.gate.record_result(opp.strategy, opp.chain_id, success=status == "included",
+                                    net_profit_wei=net_wei, gas_spent_wei=gas_wei)  # fmt: skip
 
     def _hold(self, touches: frozenset[str], step: int) -> None:
         for t in touches:
@@ -290,6 +300,11 @@ class Engine:
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in self.listeners:
             listener(kind, data)
+
+    def _count(self, name: str, *labels: str) -> None:
+        counter = getattr(self.metrics, name, None)
+        if counter is not None:
+            counter.labels(*labels).inc()
 
     def _timed(self, stage: str) -> Any:
         return _Timer(self.metrics, stage)
