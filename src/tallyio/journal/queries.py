@@ -4,7 +4,8 @@ A trade is how a plan ended: an `inclusions` row (included, reverted, not includ
 for a paper run, the `submissions` row with status "simulated". Its strategy, chain and profit
 token come from the plan's opportunity row, else (strategy only) from its simulation's payload;
 its gas cost from the inclusion's payload, as the executors write it (`gas_cost_wei`,
-`gas_cost` in profit-token units, `net_profit`).
+`gas_cost` in profit-token units, `net_profit`; for a paper trade, `net_profit` is the
+simulated one and PnL only counts it).
 
 PnL sums exact ints in Python (amounts are decimal text in the database, past 2**63): per
 strategy, chain, UTC day of the trade, and always per profit token, since sums of different
@@ -69,12 +70,13 @@ def _latest(column: str) -> str:
 def _trades_sql(store: JournalStore) -> str:
     """Every trade with its strategy, chain and profit token, as one sub-select `x`."""
     sim_strategy = store.backend.json_text("s.payload", "strategy")
+    mode = store.backend.json_text("payload", "mode")  # inclusions keep it in the payload
     ends = (
-        "SELECT 'inclusions' AS source, id, recorded_at, plan_id, tx_hash, block, status, "
-        "gas_used, realised_profit, payload FROM inclusions "
+        "SELECT 'inclusions' AS source, id, recorded_at, plan_id, tx_hash, block, status, "  # noqa: S608
+        f"{mode} AS mode, gas_used, realised_profit, payload FROM inclusions "
         "UNION ALL "
         "SELECT 'submissions', id, recorded_at, plan_id, tx_hash, target_block, status, "
-        "NULL, NULL, payload FROM submissions WHERE status = 'simulated'"
+        "mode, NULL, NULL, payload FROM submissions WHERE status = 'simulated'"
     )
     return (
         f"SELECT t.*, COALESCE(NULLIF({_latest('strategy')}, ''), "  # noqa: S608 - all ours
@@ -132,7 +134,6 @@ def trades(
 def _trade(raw: Row) -> Row:
     row = decode(raw)
     payload = row["payload"]
-    row["mode"] = payload.get("mode")
     for key in ("gas_cost_wei", "gas_cost", "net_profit"):
         row[key] = payload.get(key)
     return row

@@ -30,7 +30,7 @@ def _plan(
                             payload=sim)  # fmt: skip
     if end == "simulated":
         store.record_submission(plan, mode="paper", status="simulated", target_block=101,
-                                payload={"mode": "paper"})  # fmt: skip
+                                payload={"net_profit": 5})  # fmt: skip
         return
     payload = {"mode": "public", "gas_cost_wei": gas_wei, "gas_cost": gas_cost,
                "net_profit": (realised or 0) - gas_cost}  # fmt: skip
@@ -114,8 +114,8 @@ def test_trades_newest_first_paged_and_filtered(book: JournalStore) -> None:
     )  # fmt: skip
     assert (f["gas_cost_wei"], f["net_profit"], f["profit_token"]) == (10**16, 10**18 - 10**16,
                                                                        WETH)  # fmt: skip
-    assert (e["source"], e["status"], e["mode"], e["block"]) == (
-        "submissions", "simulated", "paper", 101,
+    assert (e["source"], e["status"], e["mode"], e["block"], e["net_profit"]) == (
+        "submissions", "simulated", "paper", 101, 5,
     )  # fmt: skip
     assert (d["strategy"], d["chain_id"]) == ("arbitrage", None)  # from its simulation
     assert every[-1]["realised_profit"] == HUGE
