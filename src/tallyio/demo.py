@@ -1,25 +1,36 @@
-"""`make demo`: an embedded devnet, what is deployed on it, and a price shock moving borrowers.
+"""`make demo`: an embedded devnet, the engine running live on it, and a market that moves.
 
-Until the strategies land, the demo shows the market the engine will trade: every protocol
-deployed from its real bytecode, the seeded borrowers' health, and how successive
-collateral price drops push them past their liquidation thresholds.
+The devnet deploys every protocol from its real bytecode and seeds borrowers near their
+liquidation thresholds. The engine follows the chain block by block; a scenario drops
+collateral prices step by step, so borrowers on Aave V3 and Venus become liquidatable at
+different moments, and the engine liquidates them with flash loans through TallyExecutor (the
+devnet's funded searcher account signs: live on the devnet, never a real key). Each step prints
+what the engine saw and did; a summary table per strategy ends it. `--json` prints the same as
+one JSON document.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tallyio.app.report import LiveReport
+from tallyio.app.runner import EngineOptions, Running
+from tallyio.app.session import run_session, settle
 from tallyio.devnet import deploy
-from tallyio.devnet.context import attach
+from tallyio.devnet.context import DeployContext, attach
 from tallyio.devnet.health import BorrowerHealth, all_borrowers
 from tallyio.devnet.node import pid_alive
 from tallyio.devnet.scenarios import price_shock
 from tallyio.devnet.summary import render_summary
+from tallyio.paths import repo_root
+from tallyio.strategies.monitored import MonitoredLiquidation
 
 SHOCK_STEPS = (("WETH", -4.0), ("WBTC", -4.0), ("WETH", -4.0), ("WBTC", -4.0), ("WETH", -6.0))
 
@@ -34,6 +45,56 @@ def _table(rows: list[BorrowerHealth]) -> str:
     return "\n".join(lines)
 
 
+def _risk_view(running: Running) -> dict[str, Any]:
+    """Per lending strategy: accounts liquidatable now, and the watch list's nearest."""
+    out: dict[str, Any] = {}
+    for s in running.engine.strategies:
+        if not isinstance(s, MonitoredLiquidation):
+            continue
+        watch = s.watch_list()
+        out[s.name] = {
+            "liquidatable": [a for a, _ in s.liquidatable],
+            "watched": len(watch),
+            "nearest": None if not watch else {
+                "account": watch[0].account, "health_factor": round(watch[0].health_factor, 4),
+                "asset": running.market.symbol_of(watch[0].asset),
+                "price_move_pct": round(watch[0].price_move * 100, 2),
+            },
+        }  # fmt: skip
+    return out
+
+
+def _risk_line(view: dict[str, Any]) -> str:
+    parts = []
+    for name, v in view.items():
+        near = v["nearest"]
+        tail = ""
+        if near:
+            tail = (f", nearest {near['account'][:10]}… at HF {near['health_factor']:.3f} "
+                    f"({near['asset']} {near['price_move_pct']:+.1f}% liquidates it)")  # fmt: skip
+        parts.append(f"{name}: {len(v['liquidatable'])} liquidatable, {v['watched']} watched{tail}")
+    return "\n".join(f"    {p}" for p in parts)
+
+
+def _scenario(ctx: DeployContext, steps: list[dict[str, Any]], quiet: bool) -> Any:
+    async def run(running: Running) -> None:
+        for symbol, pct in SHOCK_STEPS:
+            await settle(running)
+            old, new = await asyncio.to_thread(price_shock, ctx, symbol, pct)
+            block = int(await running.client.request("eth_blockNumber"), 16)
+            if not quiet:
+                print(f"\n── {symbol} {pct:+.1f}%: ${old / 1e8:,.2f} -> ${new / 1e8:,.2f} "
+                      f"(price update in block {block})", flush=True)  # fmt: skip
+            await settle(running)
+            view = _risk_view(running)
+            if not quiet:
+                print(_risk_line(view), flush=True)
+            steps.append({"symbol": symbol, "pct": pct, "old_price": old, "new_price": new,
+                          "block": block, "at_risk": view})  # fmt: skip
+
+    return run
+
+
 def run_demo(json_output: bool = False, progress: Callable[[str], None] = print) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="tallyio-demo-"))
     started = time.monotonic()
@@ -42,35 +103,34 @@ def run_demo(json_output: bool = False, progress: Callable[[str], None] = print)
     report: dict[str, Any] = {"devnet_seconds": round(time.monotonic() - started, 2)}
     try:
         ctx = attach(manifest)
-        if not json_output:
-            print(render_summary(manifest))
         rows = all_borrowers(ctx)
         report["borrowers"] = [r.as_dict() for r in rows]
         if not json_output:
+            print(render_summary(manifest))
             print("\nSeeded borrowers\n" + _table(rows))
-        report["steps"] = _shock_steps(ctx, json_output)
+            print("\nThe engine runs LIVE on the devnet (its searcher account signs); "
+                  "collateral prices now fall step by step.", flush=True)  # fmt: skip
+        live = LiveReport(quiet=json_output)
+        steps: list[dict[str, Any]] = []
+        options = EngineOptions(
+            live=True, journal_path=state_dir / "journal.db", state_dir=state_dir,
+            risk_config=repo_root() / "config" / "risk" / "devnet.toml",
+        )  # fmt: skip
+        scenario = _scenario(ctx, steps, json_output)
+        running = asyncio.run(run_session(manifest, options, live, scenario))
+        report |= {"executor": running.executor_address, "steps": steps, **live.as_dict()}
+        report["journal"] = str(state_dir / "journal.db")
+        if not json_output:
+            print("\nSummary\n" + live.summary_table())
     finally:
         pid = deploy.down(state_dir)
         report["stopped_pid"] = pid
         report["left_running"] = pid is not None and pid_alive(pid)
     if json_output:
         report["manifest"] = manifest
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=str))
     else:
         print(f"\ndevnet stopped (pid {pid}); nothing left running. "
-              "Liquidation and arbitrage strategies land in later releases.")  # fmt: skip
+              f"Journal: {report['journal']}")  # fmt: skip
+    sys.stdout.flush()
     return 0
-
-
-def _shock_steps(ctx: Any, json_output: bool) -> list[dict[str, Any]]:
-    steps = []
-    for symbol, pct in SHOCK_STEPS:
-        old, new = price_shock(ctx, symbol, pct)
-        rows = all_borrowers(ctx)
-        liquidatable = [r.account for r in rows if r.liquidatable]
-        steps.append({"symbol": symbol, "pct": pct, "old_price": old, "new_price": new,
-                      "liquidatable": liquidatable})  # fmt: skip
-        if not json_output:
-            print(f"\n{symbol} {pct:+.1f}%: ${old / 1e8:,.2f} -> ${new / 1e8:,.2f}; "
-                  f"{len(liquidatable)} of {len(rows)} borrowers liquidatable")  # fmt: skip
-    return steps

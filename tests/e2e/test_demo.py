@@ -1,4 +1,5 @@
-"""`tallyio demo` (what `make demo` runs) brings a devnet up, moves prices and leaves nothing."""
+"""`tallyio demo` (what `make demo` runs): a devnet, the engine live on it, prices falling step
+by step; both lending markets' borrowers liquidated by the engine; nothing left running."""
 
 from __future__ import annotations
 
@@ -22,8 +23,13 @@ def test_demo_json_reports_deployment_and_shutdown() -> None:
     report = json.loads(out.stdout)
     assert len(report["borrowers"]) == 10
     assert not any(b["liquidatable"] for b in report["borrowers"])
-    counts = [len(step["liquidatable"]) for step in report["steps"]]
-    assert counts == sorted(counts) and counts[-1] > counts[0] > 0
+    assert len(report["steps"]) == 5
+    for name in ("aave_v3_liquidation", "venus_liquidation"):
+        tally = report["strategies"][name]
+        assert tally["landed"] >= 2 and tally["failed"] == 0, tally
+        assert all(int(v) > 0 for v in tally["profit"].values()), tally
+    landed = [t for t in report["trades"] if t["result"]["status"] == "included"]
+    assert all(int(t["result"]["realised_profit"]) > 0 for t in landed)
     assert report["left_running"] is False
     assert not pid_alive(report["stopped_pid"])
 
@@ -34,6 +40,16 @@ def test_demo_text_is_readable() -> None:
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    for heading in ("Tokens", "DEXes", "Lending", "Seeded borrowers", "devnet stopped"):
+    for heading in (
+        "Tokens",
+        "DEXes",
+        "Lending",
+        "Seeded borrowers",
+        "LANDED",
+        "Summary",
+        "aave_v3_liquidation",
+        "venus_liquidation",
+        "devnet stopped",
+    ):
         assert heading in out.stdout
     assert "[tallyio]" in out.stderr  # progress goes to stderr

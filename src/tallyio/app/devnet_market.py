@@ -48,6 +48,13 @@ class DevnetMarket:
         return cls(manifest, int(manifest["chain_id"]), aref, vref, tuple(targets),
                    tokens["WETH"], decimals)  # fmt: skip
 
+    def symbol_of(self, token: str) -> str:
+        """A token's (or a Venus vToken's underlying's) symbol, for display."""
+        for m in self.manifest["venus"]["markets"].values():
+            if m["vtoken"].lower() == token.lower():
+                token = m["underlying"]
+        return self.symbol(token)
+
     def symbol(self, token: str) -> str:
         for s, a in self.manifest["tokens"].items():
             if a.lower() == token.lower():
