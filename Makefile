@@ -24,8 +24,10 @@ APT_PACKAGES := postgresql prometheus chromium
 	fi
 	touch $@
 
-# Python: re-run only when the lock or the package metadata change.
-.stamp-venv: requirements.lock pyproject.toml
+# Python: re-run only when the lock, the package metadata or the C fast path change
+# (`pip install -e .` compiles tallyio.protocols._fastmath from setup.py).
+FASTMATH_SOURCES := $(wildcard src/tallyio/protocols/_fastmath_c/*.[ch])
+.stamp-venv: requirements.lock pyproject.toml setup.py $(FASTMATH_SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
