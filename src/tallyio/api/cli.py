@@ -24,7 +24,7 @@ def add_api_parser(subparsers: Any) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API (journal only: read-only)",
                            description="Serve the API and /dashboard over a journal. With no "
                            "engine attached it is read-only: writes answer 409.")  # fmt: skip
-    serve.add_argument("--journal", required=True, help="journal file (SQLite)")
+    serve.add_argument("--journal", required=True, help="SQLite path or postgresql:// URL")
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8700, help="port (default 8700)")
     serve.add_argument(
@@ -58,13 +58,13 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tallyio.api.app import create_app
-    from tallyio.journal import JournalStore
+    from tallyio.journal.store import open_journal
 
     try:
         keys = load_keys(args.keys)
     except AuthConfigError as exc:
         raise ApiCliError(str(exc)) from None
-    journal = JournalStore(args.journal)
+    journal = open_journal(args.journal)
     try:
         app = create_app(journal, keys, chain=args.chain, rpc_url=args.rpc)
         uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
