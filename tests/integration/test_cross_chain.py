@@ -147,3 +147,40 @@ def _assert_journal(path: Path, result: Any) -> None:
     ]  # fmt: skip
     assert payload["net"] == {"USDC": str(trade.profit), "WETH": "0"} and payload["hedged"]
     assert payload["legs"]["buy"]["status"] == payload["legs"]["sell"]["status"] == "included"
+
+
+async def test_a_leg_that_fails_leaves_the_other_recorded_and_the_books_unhedged(
+    two_devnets: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ma, mb = two_devnets
+    va, vb = _venue(ma), _venue(mb)
+    strategy = CrossChainArbitrage(CrossChainConfig((CrossPair("WETH/USDC", (va, vb)),)))
+    limits = [ExposureLimit(v.chain_id, t, 10**30) for v in (va, vb) for t in (v.base, v.quote)]
+    options = CrossChainOptions(live=True, journal_path=tmp_path / "journal.db", limits=limits)
+    await asyncio.to_thread(dislocate, attach(mb), vb.pool, 4.0)  # WETH dearer on B
+    runner = await build_cross_chain([ma, mb], strategy, options)
+    try:
+        await runner.refresh_inventory()
+        (trade,) = strategy.process(runner.sides())
+        # B's price falls back before the legs go: selling there now pays under the floor
+        await asyncio.to_thread(dislocate, attach(mb), vb.pool, -4.0)
+        before = {s: _balance(ma, s) for s in HELD}
+        result = await runner.trade(trade)
+    finally:
+        await close_cross_chain(runner)
+    buy, sell = result.buy, result.sell
+    assert not isinstance(buy, BaseException) and not isinstance(sell, BaseException)
+    assert buy.status is Status.INCLUDED and buy.realised_profit == trade.base_out
+    assert sell.status is Status.REJECTED and "reverted" in sell.reason, sell
+    done = result.done
+    assert not done.hedged and done.moves == ()
+    assert done.net == (("USDC", -trade.quote_in), ("WETH", trade.base_out))
+    assert _balance(ma, "USDC") - before["USDC"] == -trade.quote_in
+    assert _balance(ma, "WETH") - before["WETH"] == trade.base_out
+    assert runner.exposure.in_flight(CHAIN_B, vb.base) == 0  # the refused leg released its WETH
+    with JournalStore(tmp_path / "journal.db") as journal:
+        (row,) = journal.rows("decisions", stage="rebalance")
+    assert not row["approved"] and "unhedged" in row["reason"]
+    assert row["payload"]["net"] == {"USDC": str(-trade.quote_in), "WETH": str(trade.base_out)}
+    assert row["payload"]["legs"]["sell"]["status"] == "rejected"
+    assert row["payload"]["planned"]["hedged"] is True

@@ -134,10 +134,15 @@ class CrossChainRunner:
             if not self._changed.is_set():
                 continue
             self._changed.clear()
-            sides = {cid: self._side(c) for cid, c in self.chains.items()}
-            for trade in self.strategy.process(sides)[:1]:  # one in flight: inventory is shared
+            for trade in self.strategy.process(self.sides())[
+                :1
+            ]:  # one in flight: inventory is shared
                 self.results.append(await self.trade(trade))
                 await self._caught_up()
+
+    def sides(self) -> dict[int, ChainSide]:
+        """What the strategy sees now: each chain's state, block and spendable budget."""
+        return {cid: self._side(c) for cid, c in self.chains.items()}
 
     def _side(self, chain: Chain) -> ChainSide:
         budget = {}
