@@ -21,7 +21,7 @@ from tallyio.protocols.uniswap_v2 import V2Pool
 from tallyio.protocols.uniswap_v3 import V3Pool
 from tallyio.state.graph import PoolGraph
 from tallyio.state.pools import Pool, pool_key
-from tallyio.state.routes import best_route, route_actions
+from tallyio.state.routes import Hop, best_route, route_actions
 from tallyio.state.store import StateView
 
 __all__ = ["Router", "SaleQuote", "direct_router", "graph_router", "pool_tokens"]
@@ -134,7 +134,18 @@ def _better(
 def graph_router(graph: PoolGraph, max_hops: int = 3) -> Router:
     """A Router over the state graph's `best_route` (up to `max_hops`). Excluding the Balancer
     vault excludes every weighted pool; the first hop spends ALL_BALANCE too, so a collateral
-    amount a wei off the model (interest between the quote and the block) still sells."""
+    amount a wei off the model (interest between the quote and the block) still sells.
+    Every hop spends ALL_BALANCE, so a path's actions depend on its hops alone: they are built
+    once per path (the sizing search quotes the same few paths dozens of times)."""
+    built: dict[tuple[Hop, ...], tuple[Action, ...]] = {}
+
+    def actions_for(hops: tuple[Hop, ...]) -> tuple[Action, ...]:
+        actions = built.get(hops)
+        if actions is None:
+            if len(built) > 4_096:
+                built.clear()
+            actions = built[hops] = route_actions(hops, ALL_BALANCE)
+        return actions
 
     def route(
         view: StateView,
@@ -150,7 +161,7 @@ def graph_router(graph: PoolGraph, max_hops: int = 3) -> Router:
         if found is None or found.amount_out <= 0:
             return None
         touches = set(found.pools) | {h.vault for h in found.hops if h.vault}
-        actions = route_actions(found, ALL_BALANCE)
+        actions = actions_for(found.hops)
         return SaleQuote(amount_in, found.amount_out, actions, frozenset(touches))
 
     return route

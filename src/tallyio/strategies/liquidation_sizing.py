@@ -91,8 +91,8 @@ class LiquidationConfig:
     aave_flash_premium_bps: int = 5
     gas: GasModel = field(default_factory=GasModel)
     min_profit_bps: int = 8_000
-    grid: int = 16
-    tolerance_bps: int = 1
+    grid: int = 8  # 9 points see the flash-source and route switches; 16 bought no profit
+    tolerance_bps: int = 10  # the optimum is flat (concave) or at a kept edge: 10 bps of x
     venus_close_factor: int = 5 * 10**17  # Comptroller.closeFactorMantissa (not in state)
 
 
@@ -145,24 +145,28 @@ def cheapest_loan(
     amount: int,
     touched: frozenset[str],
 ) -> FlashChoice | None:
-    """The lender costing least (fee + its gas) that holds `amount` and the route leaves alone."""
-    options: list[FlashChoice] = []
+    """The lender costing least (fee + its gas) that holds `amount` and the route leaves alone.
+    Only the winner becomes a FlashLoan value (its construction checksums addresses)."""
+    options: list[tuple[int, FlashSource, str, int]] = []  # (cost, source, lender, fee)
     vault = cfg.balancer_vault.lower()
     if vault and vault not in touched and balancer_liquidity(view, cfg.pools, token) >= amount:
         fee = flash_loan_fee(amount, cfg.balancer_flash_fee) if cfg.balancer_flash_fee else 0
-        options.append(FlashChoice(FlashLoan(FlashSource.BALANCER, vault, token, amount), fee))
+        options.append((_loan_cost(cfg, block, token, FlashSource.BALANCER, fee),
+                        FlashSource.BALANCER, vault, fee))  # fmt: skip
     if cfg.aave_flash_pool and cfg.aave_flash_pool.lower() not in touched:
         fee = percent_mul(amount, cfg.aave_flash_premium_bps)  # FlashLoanLogic: percentMul
-        loan = FlashLoan(FlashSource.AAVE_V3, cfg.aave_flash_pool, token, amount)
-        options.append(FlashChoice(loan, fee))
+        options.append((_loan_cost(cfg, block, token, FlashSource.AAVE_V3, fee),
+                        FlashSource.AAVE_V3, cfg.aave_flash_pool, fee))  # fmt: skip
     if not options:
         return None
+    _, source, lender, fee = min(options, key=lambda o: o[0])  # first of equals, as before
+    return FlashChoice(FlashLoan(source, lender, token, amount), fee)
 
-    def cost(choice: FlashChoice) -> int:
-        gas = cfg.gas.flash[choice.loan.source]
-        return choice.fee + (gas_cost(gas, block, token) or 0)
 
-    return min(options, key=cost)
+def _loan_cost(
+    cfg: LiquidationConfig, block: BlockContext, token: str, source: FlashSource, fee: int
+) -> int:
+    return fee + (gas_cost(cfg.gas.flash[source], block, token) or 0)
 
 
 def maximize(
