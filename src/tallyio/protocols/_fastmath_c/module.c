@@ -442,8 +442,10 @@ static Pack *build_emode(PyObject *e) {
 
 #define MAX_POSITIONS 64
 
-/* the reserve packs of the account's positions; 1 when the reference must answer */
-static int account_reserves(const aave_reserve **out, PyObject *reserves, account_data *d) {
+/* the reserve packs of the account's positions, each held (a later lookup may evict it from
+ * the cache) until release_packs; 1 when the reference must answer */
+static int account_reserves(const aave_reserve **out, Pack **held, PyObject *reserves,
+                            account_data *d) {
     for (Py_ssize_t i = 0; i < d->n; i++) {
         PyObject *r;
         if (PyDict_CheckExact(reserves)) {
@@ -462,6 +464,7 @@ static int account_reserves(const aave_reserve **out, PyObject *reserves, accoun
             PyErr_Clear();
             return 1;
         }
+        held[i] = (Pack *)Py_NewRef(rp);
         out[i] = rp->data;
     }
     return 0;
@@ -491,9 +494,11 @@ static PyObject *fm_aave_account_data(PyObject *m, PyObject *const *args, size_t
         }
     }
     aave_account acc;
-    if (account_reserves(res, args[0], d) ||
-        aave_account_data(&acc, d->pos, res, d->n, &d->emode, em, ts))
-        return reference(ref_account_data, args, nargsf, kw);
+    Pack *held[MAX_POSITIONS] = {NULL};
+    int bad = account_reserves(res, held, args[0], d) ||
+              aave_account_data(&acc, d->pos, res, d->n, &d->emode, em, ts);
+    for (Py_ssize_t i = 0; i < d->n; i++) Py_XDECREF(held[i]);
+    if (bad) return reference(ref_account_data, args, nargsf, kw);
     PyObject *values[7] = {
         u256_py(&acc.collateral), u256_py(&acc.debt), u256_py(&acc.available),
         u256_py(&acc.lt), u256_py(&acc.ltv), u256_py(&acc.hf),
