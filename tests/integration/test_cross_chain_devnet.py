@@ -184,3 +184,31 @@ async def test_a_leg_that_fails_leaves_the_other_recorded_and_the_books_unhedged
     assert row["payload"]["net"] == {"USDC": str(-trade.quote_in), "WETH": str(trade.base_out)}
     assert row["payload"]["legs"]["sell"]["status"] == "rejected"
     assert row["payload"]["planned"]["hedged"] is True
+
+
+async def test_paper_by_default_simulates_both_legs_and_moves_nothing(
+    two_devnets: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ma, mb = two_devnets
+    va, vb = _venue(ma), _venue(mb)
+    strategy = CrossChainArbitrage(CrossChainConfig((CrossPair("WETH/USDC", (va, vb)),)))
+    limits = [ExposureLimit(v.chain_id, t, 10**30) for v in (va, vb) for t in (v.base, v.quote)]
+    await asyncio.to_thread(dislocate, attach(ma), va.pool, -3.0)  # WETH cheaper on A
+    runner = await build_cross_chain(
+        [ma, mb], strategy, CrossChainOptions(journal_path=tmp_path / "j.db", limits=limits)
+    )
+    before = {(m["chain_id"], s): _balance(m, s) for m in (ma, mb) for s in HELD}
+    try:
+        await runner.refresh_inventory()
+        (trade,) = strategy.process(runner.sides())
+        result = await runner.trade(trade)
+    finally:
+        await close_cross_chain(runner)
+    for leg, opp in ((result.buy, trade.buy), (result.sell, trade.sell)):
+        assert not isinstance(leg, BaseException) and leg.status is Status.SIMULATED
+        assert leg.outcome is not None and leg.outcome.profit == opp.expected_profit
+    assert {(m["chain_id"], s): _balance(m, s) for m in (ma, mb) for s in HELD} == before
+    with JournalStore(tmp_path / "j.db") as journal:
+        (row,) = journal.rows("decisions", stage="rebalance")
+    assert not row["approved"] and row["reason"].startswith("paper")
+    assert row["payload"]["moves"] == [] and row["payload"]["planned"]["moves"]

@@ -11,9 +11,9 @@ atomic: one may land while the other is refused or reverts. The journal says wha
 each leg's opportunity, simulation, submission and inclusion (plan id = the leg's plan key),
 then one decision row for the pair at stage "cross_chain" (the plan) and one at stage
 "rebalance" (what the legs actually did: the imbalance per chain and token, the transfers
-that restore each chain's inventory, the net; `approved` is false when a leg alone landed
-and the books hold an unhedged position). Inventory is read back from the chain after each
-trade, so the exposure budget follows what is really there.
+that restore each chain's inventory, the net; `approved` only when both legs landed, else
+the reason: paper, nothing landed, or one leg alone and an unhedged position). Inventory is
+read back from the chain after each trade, so the exposure budget follows what is there.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class CrossChainRunner:
     priority_fee: int = GWEI
     results: list[CrossResult] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _followers: list[asyncio.Task[None]] = field(default_factory=list)
 
     # -- following both chains --------------------------------------------------------------
     async def _follow(self, chain: Chain) -> None:
@@ -114,14 +115,22 @@ class CrossChainRunner:
     ) -> list[CrossResult]:
         """Follow both chains and trade until `max_trades` trades or `stop` (bound the wall
         time with `asyncio.timeout` around it)."""
-        followers = [asyncio.create_task(self._follow(c)) for c in self.chains.values()]
+        self._followers = [asyncio.create_task(self._follow(c)) for c in self.chains.values()]
         try:
             await self._loop(max_trades, stop)
         finally:
-            for task in followers:
+            for task in self._followers:
                 task.cancel()
-            await asyncio.gather(*followers, return_exceptions=True)
+            await asyncio.gather(*self._followers, return_exceptions=True)
         return self.results
+
+    def _check_followers(self) -> None:
+        """A chain we no longer follow means a stale state: stop, loudly."""
+        for task in self._followers:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError("cross-chain runner: a chain follower failed") from (
+                    task.exception()
+                )
 
     async def _loop(self, max_trades: int | None, stop: asyncio.Event | None) -> None:
         await self.refresh_inventory()
@@ -131,6 +140,7 @@ class CrossChainRunner:
         ):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.25)
+            self._check_followers()
             if not self._changed.is_set():
                 continue
             self._changed.clear()
@@ -169,7 +179,9 @@ class CrossChainRunner:
             target = await head(chain.client)
             while chain.state.block < target:
                 self._changed.clear()
-                await self._changed.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.25)
+                self._check_followers()
         self._changed.set()
 
     # -- one trade, both legs ---------------------------------------------------------------
@@ -241,10 +253,21 @@ class CrossChainRunner:
         legs = {name: {"plan_id": plan_key(opp), "chain_id": opp.chain_id, **_status(s)}
                 for name, opp, s in zip(("buy", "sell"), (trade.buy, trade.sell), sent,
                                         strict=True)}  # fmt: skip
-        reason = "" if done.hedged else "a leg did not land: the books hold an unhedged position"
-        self._journal("record_decision", pair_id, stage="rebalance", approved=done.hedged,
+        approved, reason = _verdict(done, sent)
+        self._journal("record_decision", pair_id, stage="rebalance", approved=approved,
                       reason=reason, payload={**done.as_dict(), "legs": legs,
                                               "planned": trade.planned.as_dict()})  # fmt: skip
+
+
+def _verdict(done: Rebalance, sent: Sequence[Any]) -> tuple[bool, str]:
+    """Approved: both legs landed and the suggested transfers settle the books."""
+    if all(_status(x)["status"] == Status.SIMULATED.value for x in sent):
+        return False, "paper: nothing sent (the planned rebalance is in the payload)"
+    if not done.imbalance:
+        return False, "neither leg landed: nothing moved"
+    if not done.hedged:
+        return False, "a leg did not land: the books hold an unhedged position"
+    return True, ""
 
 
 def _pair_id(trade: CrossTrade) -> str:
