@@ -25,6 +25,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 
 from tallyio.devnet.context import DECIMALS, PRICES_USD_8
+from tallyio.protocols import uniswap_v3_fast
 from tallyio.protocols.uniswap_v2 import SwapError, V2Pool, get_amounts_in, get_amounts_out
 from tallyio.protocols.uniswap_v3 import SwapResult, V3Pool, default_price_limit, swap
 from tallyio.protocols.uniswap_v3_math import (
@@ -390,10 +391,16 @@ def plan_v3(rng: random.Random, entry: dict[str, Any], pool: V3Pool, home: int) 
 
 
 def model_swap(pool: V3Pool, plan: V3Plan) -> SwapResult | None:
-    try:
-        return swap(pool, plan.zero_for_one, plan.amount_specified, plan.limit)
-    except SwapError:
-        return None
+    """The readable model's swap, None where it reverts; the native fast path must agree."""
+    args = (pool, plan.zero_for_one, plan.amount_specified, plan.limit)
+    outcomes: list[SwapResult | str] = []
+    for run in (swap, uniswap_v3_fast.swap):
+        try:
+            outcomes.append(run(*args))
+        except SwapError as e:
+            outcomes.append(f"{type(e).__name__}: {e}")
+    assert outcomes[0] == outcomes[1], (plan, pool, outcomes)
+    return outcomes[0] if isinstance(outcomes[0], SwapResult) else None
 
 
 def feasible(rng: random.Random, pool: V3Pool, plan: V3Plan, held: dict[str, int]) -> V3Plan:
