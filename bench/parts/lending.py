@@ -4,6 +4,10 @@ Figures are microseconds per call, the best of several timed rounds over a sprea
   * aave_account_data_us: GenericLogic.calculateUserAccountData + available borrows for an
     account holding all four reserves (two collateral, two debts, one stable), evaluated one day
     after the reserves' last update, so both index paths (linear income, compounded debt) run;
+    aave_account_data_fast_us: the same on the native fast path (aave_v3_fast, checked equal);
+  * devnet: the seeded Aave market's accounts from a snapshot, the readable and the fast
+    account check per account beside Pool.getUserAccountData by eth_call (sequential round
+    trips over loopback, the same run), and the fast path's ratio to it (target >= 1000x);
   * aave_liquidation_us: executeLiquidationCall (HF, close factor, collateral and fee);
   * venus_account_liquidity_us: getAccountLiquidity over four entered markets;
   * venus_accrue_interest_us: one market's accrueInterest.
@@ -11,17 +15,21 @@ Figures are microseconds per call, the best of several timed rounds over a sprea
 
 from __future__ import annotations
 
+import asyncio
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from tallyio.protocols import aave_v3 as aave
-from tallyio.protocols import venus
+from tallyio.protocols import aave_v3_fast, venus
 from tallyio.protocols.aave_v3_math import RAY, ray_mul
 
 ROUNDS = 5
+TARGET_SPEEDUP = 1_000
 ACCOUNTS = 1_000
 T0 = 1_700_000_000
 NOW = T0 + 86_400
@@ -32,14 +40,14 @@ RISK = {"WETH": (8000, 8250, 10500), "WBTC": (7000, 7500, 11000),
         "USDC": (7700, 8000, 10450), "DAI": (7500, 7700, 10500)}  # fmt: skip
 
 
-def _best_us(call: Callable[[Any], object], inputs: list[Any]) -> float:
+def _best_us(call: Callable[[Any], object], inputs: list[Any], digits: int = 2) -> float:
     best = float("inf")
     for _ in range(ROUNDS):
         started = time.perf_counter_ns()
         for item in inputs:
             call(item)
         best = min(best, time.perf_counter_ns() - started)
-    return round(best / len(inputs) / 1_000, 2)
+    return round(best / len(inputs) / 1_000, digits)
 
 
 def _aave_reserves() -> dict[str, aave.ReserveData]:
@@ -105,6 +113,12 @@ def _venus_market() -> venus.MarketState:
 
 
 def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tallyio-bench-aave-") as tmp:
+        devnet = asyncio.run(versus_eth_call(Path(tmp)))
+    return synthetic() | devnet
+
+
+def synthetic() -> dict[str, Any]:
     rng = random.Random(7)
     reserves = _aave_reserves()
     accounts = [_aave_account(rng) for _ in range(ACCOUNTS)]
@@ -127,8 +141,15 @@ def run() -> dict[str, Any]:
     assets = [_venus_assets(rng) for _ in range(ACCOUNTS)]
     market = _venus_market()
     blocks = [101 + rng.randint(0, 10_000) for _ in range(ACCOUNTS)]
+
+    def fast_account_data(account: aave.UserAccount) -> aave.AccountData:
+        return aave_v3_fast.calculate_user_account_data(reserves, account, NOW)
+
+    if any(fast_account_data(a) != account_data(a) for a in accounts):
+        raise AssertionError("the fast path disagrees with the readable model")
     return {
         "aave_account_data_us": _best_us(account_data, accounts),
+        "aave_account_data_fast_us": _best_us(fast_account_data, accounts, 3),
         "aave_liquidation_us": _best_us(liquidate, liquidatable),
         "aave_liquidatable_accounts": len(liquidatable),
         "venus_account_liquidity_us": _best_us(venus.get_account_liquidity, assets),
@@ -136,6 +157,65 @@ def run() -> dict[str, Any]:
         "aave_ray_mul_ns": round(_best_us(lambda x: ray_mul(x, RAY + 12_345), blocks) * 1_000),
         "accounts": ACCOUNTS,
         "reserves_per_account": len(SYMBOLS),
+    }
+
+
+async def versus_eth_call(tmp: Path) -> dict[str, Any]:
+    """The devnet market's accounts: readable and fast checks; getUserAccountData by eth_call."""
+    from tallyio.chain import build_client
+    from tallyio.devnet import deploy
+    from tallyio.state.position_loader import (
+        calldata,
+        discover_accounts,
+        load_snapshot,
+        refs_from_manifest,
+    )
+    from tallyio.state.positions import aave_inputs, account_key
+
+    manifest = deploy.up(tmp, protocols=("aave_v3",))
+    client = build_client(manifest["rpc_url"])
+    try:
+        none: dict[str, Any] = {"comptroller": "0x0", "markets": {}, "oracle": "0x0"}
+        aref = refs_from_manifest(manifest | {"venus": none})[0]
+        head = int(await client.request("eth_blockNumber"), 16)
+        users = await discover_accounts(client, aref, 0, head)
+        snap = await load_snapshot(client, block=head, aave_markets=[(aref, users)])
+        ts = snap[("clock",)][1]
+        reserves, emodes = aave_inputs(snap.get, aref)
+        cases = []
+        for u in users:
+            account = snap.get(account_key("aave_v3", aref.pool, u)) or aave.UserAccount(())
+            cases.append((account, emodes.get(account.emode_category)))
+
+        def readable(case: tuple[aave.UserAccount, Any]) -> aave.AccountData:
+            return aave.calculate_user_account_data(reserves, case[0], ts, case[1])
+
+        def fast(case: tuple[aave.UserAccount, Any]) -> aave.AccountData:
+            return aave_v3_fast.calculate_user_account_data(reserves, case[0], ts, case[1])
+
+        if any(fast(c) != readable(c) for c in cases):
+            raise AssertionError("the fast path disagrees with the readable model on the devnet")
+        readable_us = _best_us(readable, cases * 20)
+        fast_us = _best_us(fast, cases * 200, 3)
+        calls = [calldata("getUserAccountData(address)", u).hex() for u in users] * 20
+        t = time.perf_counter_ns()
+        for data in calls:
+            await client.request("eth_call", [{"to": aref.pool, "data": "0x" + data}, hex(head)])
+        call_us = (time.perf_counter_ns() - t) / 1_000 / len(calls)
+    finally:
+        await client.close()
+        deploy.down(tmp)
+    speedup = call_us / fast_us
+    return {
+        "devnet_accounts": len(users),
+        "devnet_account_data_us": readable_us,
+        "devnet_account_data_fast_us": fast_us,
+        "devnet_get_user_account_data_eth_call_us": round(call_us, 1),
+        "devnet_readable_speedup_vs_eth_call": round(call_us / readable_us, 1),
+        "devnet_fast_speedup_vs_eth_call": round(speedup),
+        "target_speedup_vs_eth_call": TARGET_SPEEDUP,
+        "met": {"fast_speedup": speedup >= TARGET_SPEEDUP},
+        "passed": speedup >= TARGET_SPEEDUP,
     }
 
 

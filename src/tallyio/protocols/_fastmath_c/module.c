@@ -101,7 +101,8 @@ static int attr_true(PyObject *obj, const char *name, int *out) {
 
 /* -- packs and their cache --------------------------------------------------------------- */
 enum { KIND_V3, KIND_RESERVE, KIND_ACCOUNT, KIND_EMODE, KINDS };
-#define CACHE_SLOTS 4096
+#define CACHE_BITS 15
+#define CACHE_SLOTS (1 << CACHE_BITS)
 
 typedef struct {
     PyObject_HEAD
@@ -148,14 +149,20 @@ static Pack *pack_new(PyObject *src, size_t size) {
 typedef Pack *(*pack_builder)(PyObject *);
 static Pack *cache[KINDS][CACHE_SLOTS];
 
+/* Two-way: an address hashes to a pair of slots; a new pack goes first, the older one second,
+ * and the second one's pack is dropped (its value freed if nothing else holds it). */
 static Pack *cached(int kind, PyObject *obj, pack_builder build) {
-    size_t slot = ((uintptr_t)obj >> 4) & (CACHE_SLOTS - 1);
-    Pack *p = cache[kind][slot];
-    if (p && p->src == obj) return p;
+    size_t s0 = (size_t)((((uintptr_t)obj >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - CACHE_BITS));
+    size_t s1 = s0 ^ 1;
+    Pack **slots = cache[kind];
+    if (slots[s0] && slots[s0]->src == obj) return slots[s0];
+    if (slots[s1] && slots[s1]->src == obj) return slots[s1];
     Pack *fresh = build(obj);
     if (!fresh) return NULL;
-    cache[kind][slot] = fresh;
-    Py_XDECREF(p);
+    Pack *dropped = slots[s1];
+    slots[s1] = slots[s0];
+    slots[s0] = fresh;
+    Py_XDECREF(dropped);
     return fresh;
 }
 
