@@ -106,6 +106,12 @@ class HealthBook:
         self.coll_factor[j], self.debt_factor[j] = coll, debt
         self.rescreen(self.holders(j))
 
+    def set_asset(self, asset: str, coll: float, debt: float, price: float) -> None:
+        """Factors and price of one asset at once: one re-screen of its holders, not two."""
+        j = self.assets.index(asset)
+        self.coll_factor[j], self.debt_factor[j], self.prices[j] = coll, debt, price
+        self.rescreen(self.holders(j))
+
     def set_row(self, account: str, row: F64) -> None:
         i = self._rows.get(account)
         if i is None:
@@ -213,8 +219,7 @@ def on_deltas(book: HealthBook, deltas: Iterable[Delta], get: Get, ref: Any, ts:
         elif key[0] in ("price", "reserve") and key[3] in book.assets:
             j = book.assets.index(key[3])
             f = aave_factors(get, ref, ts) if protocol == "aave_v3" else venus_factors(get, ref)
-            book.set_factors(key[3], float(f[0][j]), float(f[1][j]))
-            book.set_price(key[3], float(f[2][j]))
+            book.set_asset(key[3], float(f[0][j]), float(f[1][j]), float(f[2][j]))
 
 
 # -- exact confirmation ---------------------------------------------------------------------
