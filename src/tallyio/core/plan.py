@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from eth_abi import decode, encode
@@ -60,9 +61,17 @@ RawAction = tuple[int, str, str, int, bytes]
 
 # -- validation -------------------------------------------------------------------------------
 def _address(value: str, what: str) -> str:
-    if not isinstance(value, str) or not is_address(value):
+    checksummed = _checksummed(value) if isinstance(value, str) else None
+    if checksummed is None:
         raise ValueError(f"{what}: not an address: {value!r}")
-    return to_checksum_address(value)
+    return checksummed
+
+
+@lru_cache(maxsize=8_192)
+def _checksummed(value: str) -> str | None:
+    """EIP-55 form, or None for a non-address; cached: a sizing search builds plans over the
+    same few addresses thousands of times, and each checksum is a keccak."""
+    return to_checksum_address(value) if is_address(value) else None
 
 
 def _uint(value: int, what: str, top: int = MAX_UINT256) -> int:
