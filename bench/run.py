@@ -11,12 +11,20 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+STANDALONE = ("arbitrage",)  # parts with their own results file: bench/parts/<name>.py
 
 
 def discover() -> list[str]:
-    return sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    groups = [p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")]
+    return sorted([*groups, *STANDALONE])
+
+
+def _module(name: str) -> Any:
+    package = "bench.parts." if name in STANDALONE else "bench.bench_"
+    return importlib.import_module(package + name)
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +32,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     failed = 0
     for name in names:
-        module = importlib.import_module(f"bench.bench_{name}")
+        module = _module(name)
         print(f"bench {name} ...", flush=True)
         started = time.monotonic()
         figures = module.run()
