@@ -19,7 +19,9 @@ import {SafeTransfer} from "./lib/SafeTransfer.sol";
 ///           BalancerSwap     (bytes32 poolId, address tokenOut)        target = vault
 ///           AaveLiquidation  (address collateralAsset, address user)   target = pool, tokenIn = debt asset
 ///           VenusLiquidation (address borrower, address vTokenCollateral) target = debt vToken, tokenIn = its underlying
-///         amountIn == 0 means "all of my tokenIn balance", so chained steps need no exact amounts.
+///         amountIn == 0 means "all of tokenIn this execution has brought in so far" (the executor's
+///         balance less what it held when `execute` began), so chained steps need no exact amounts and
+///         never spend inventory or profits kept from earlier runs.
 contract TallyExecutor {
     using SafeTransfer for address;
 
@@ -49,7 +51,7 @@ contract TallyExecutor {
         Kind kind;
         address target;
         address tokenIn;
-        uint256 amountIn; // 0 = whole balance
+        uint256 amountIn; // 0 = all this execution has brought in of tokenIn
         bytes data;
     }
 
@@ -100,6 +102,7 @@ contract TallyExecutor {
     ) external onlyOwner returns (uint256 profit) {
         if (tipBps > 10_000 || (tipBps != 0 && profitToken != weth)) revert BadTip();
         uint256 before = IERC20(profitToken).balanceOf(address(this));
+        _snapshotHeld(actions);
         if (loan.source == Source.None) _run(actions);
         else _borrow(loan, actions);
         // Every lender has been repaid by now (Aave pulls right after executeOperation returns).
@@ -191,6 +194,35 @@ contract TallyExecutor {
         }
     }
 
+    /// Remember (in transient storage: gone when the transaction ends) what the executor holds of each
+    /// token an "amountIn == 0" step spends, before anything runs.
+    function _snapshotHeld(Action[] calldata actions) private {
+        for (uint256 i; i < actions.length; ++i) {
+            if (actions[i].amountIn != 0) continue;
+            address token = actions[i].tokenIn;
+            uint256 held = IERC20(token).balanceOf(address(this));
+            bytes32 slot = _heldSlot(token);
+            assembly ("memory-safe") {
+                tstore(slot, held)
+            }
+        }
+    }
+
+    /// The executor's balance of `token` less what it held when `execute` began (0 if less).
+    function _broughtIn(address token) private view returns (uint256) {
+        bytes32 slot = _heldSlot(token);
+        uint256 held;
+        assembly ("memory-safe") {
+            held := tload(slot)
+        }
+        uint256 balance = IERC20(token).balanceOf(address(this));
+        return balance > held ? balance - held : 0;
+    }
+
+    function _heldSlot(address token) private pure returns (bytes32) {
+        return keccak256(abi.encode(token, "TallyExecutor.held"));
+    }
+
     /// One callback per call we make: check its sender and forget it, so it cannot be replayed.
     function _acceptCallback() private {
         if (msg.sender != expectedCaller) revert UnexpectedCallback();
@@ -200,7 +232,7 @@ contract TallyExecutor {
     function _run(Action[] memory actions) private {
         for (uint256 i; i < actions.length; ++i) {
             Action memory a = actions[i];
-            uint256 amountIn = a.amountIn != 0 ? a.amountIn : IERC20(a.tokenIn).balanceOf(address(this));
+            uint256 amountIn = a.amountIn != 0 ? a.amountIn : _broughtIn(a.tokenIn);
             if (a.kind == Kind.UniswapV2Swap) _swapV2(a, amountIn);
             else if (a.kind == Kind.UniswapV3Swap) _swapV3(a, amountIn);
             else if (a.kind == Kind.BalancerSwap) _swapBalancer(a, amountIn);

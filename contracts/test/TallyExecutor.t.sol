@@ -71,10 +71,10 @@ contract TallyExecutorTest is ExecutorTestBase {
     function testUniswapV2SwapPaysGetAmountOut() public {
         _fund(weth, address(executor), 1 ether);
         uint256 expected = _v2Out(pairCheap, weth, usdc, 1 ether, 30);
-        TallyExecutor.Action[] memory swap = _list(_v2Swap(pairCheap, weth, usdc, ALL, 30));
+        TallyExecutor.Action[] memory swap = _list(_v2Swap(pairCheap, weth, usdc, 1 ether, 30));
         uint256 got = _run("gas: UniswapV2Swap WETH->USDC, own balance", _noLoan(), swap, usdc, expected);
         require(got == expected, "not UniswapV2Library.getAmountOut");
-        require(_balance(weth, address(executor)) == 0, "ALL left input behind");
+        require(_balance(weth, address(executor)) == 0, "left input behind");
     }
 
     function testUniswapV2SwapOtherDirection() public {
@@ -88,24 +88,46 @@ contract TallyExecutorTest is ExecutorTestBase {
     function testUniswapV3SwapPaysThePoolInTheCallback() public {
         _fund(weth, address(executor), 1 ether);
         uint256 poolWeth = _balance(weth, v3Dear);
-        TallyExecutor.Action[] memory swap = _list(_v3Swap(v3Dear, weth, usdc, ALL));
+        TallyExecutor.Action[] memory swap = _list(_v3Swap(v3Dear, weth, usdc, 1 ether));
         uint256 got = _run("gas: UniswapV3Swap WETH->USDC, own balance", _noLoan(), swap, usdc, 2_090e6);
         require(got > 2_090e6 && got < 2_100e6, "not ~2,100 less 0.05%");
         require(_balance(weth, v3Dear) == poolWeth + 1 ether, "pool not paid exactly");
         // and back, token1 -> token0 or the reverse depending on the address order
-        TallyExecutor.Action[] memory back = _list(_v3Swap(v3Dear, usdc, weth, ALL));
+        TallyExecutor.Action[] memory back = _list(_v3Swap(v3Dear, usdc, weth, got));
         require(executor.execute(_noLoan(), back, weth, 0.99 ether, 0) < 1 ether, "free money");
-        require(_balance(usdc, address(executor)) == 0, "ALL left input behind");
+        require(_balance(usdc, address(executor)) == 0, "left input behind");
     }
 
     function testBalancerSwap() public {
         _fund(usdc, address(executor), 10_000e6);
         uint256 vaultUsdc = _balance(usdc, vault);
-        TallyExecutor.Action[] memory swap = _list(_balancerSwap(vault, poolId, usdc, weth, ALL));
+        TallyExecutor.Action[] memory swap = _list(_balancerSwap(vault, poolId, usdc, weth, 10_000e6));
         uint256 got = _run("gas: BalancerSwap USDC->WETH, own balance", _noLoan(), swap, weth, 4.9 ether);
         require(got < 5 ether, "more than 10,000 / 2,000");
         require(_balance(usdc, vault) == vaultUsdc + 10_000e6, "vault not paid exactly");
         require(_balance(weth, address(executor)) == got, "output not received");
+    }
+
+    // -- "amountIn == 0": what the execution brought in, never inventory ---------------------------
+
+    function testAllSpendsOnlyWhatThisExecutionBroughtIn() public {
+        // Inventory and profits kept from earlier runs: USDC and WETH, both on the route.
+        _fund(usdc, address(executor), 5_000e6);
+        _fund(weth, address(executor), 2 ether);
+        uint256 expected = _v2RoundTrip(20_000e6);
+        TallyExecutor.Loan memory loan = _loan(TallyExecutor.Source.Balancer, vault, usdc, 20_000e6);
+        require(executor.execute(loan, _cheapToDear(), usdc, expected, 0) == expected, "profit");
+        require(_balance(weth, address(executor)) == 2 ether, "ALL spent WETH held before");
+        require(_balance(usdc, address(executor)) == 5_000e6 + expected, "ALL spent USDC held before");
+    }
+
+    function testAllOnOwnBalanceSpendsNothingHeldBefore() public {
+        _fund(weth, address(executor), 1 ether);
+        TallyExecutor.Action[] memory swap = _list(_v2Swap(pairCheap, weth, usdc, ALL, 30));
+        // A swap of nothing: the pair refuses it (UniswapV2: INSUFFICIENT_OUTPUT_AMOUNT).
+        (bool ok,) = address(executor).call(_executeCall(_noLoan(), swap, usdc, 0, 0));
+        require(!ok, "a swap of held inventory went through");
+        require(_balance(weth, address(executor)) == 1 ether, "inventory spent");
     }
 
     // -- flash sources ----------------------------------------------------------------------------
@@ -113,7 +135,9 @@ contract TallyExecutorTest is ExecutorTestBase {
     function testNoLoanArbitrage() public {
         _fund(usdc, address(executor), 20_000e6);
         uint256 expected = _v2RoundTrip(20_000e6);
-        uint256 got = _run("gas: arbitrage V2->V2, own balance", _noLoan(), _cheapToDear(), usdc, expected);
+        TallyExecutor.Action[] memory route =
+            _list(_v2Swap(pairCheap, usdc, weth, 20_000e6, 30), _v2Swap(pairDear, weth, usdc, ALL, 30));
+        uint256 got = _run("gas: arbitrage V2->V2, own balance", _noLoan(), route, usdc, expected);
         require(got == expected, "profit");
         require(_balance(usdc, address(executor)) == 20_000e6 + expected, "balance");
     }

@@ -105,7 +105,12 @@ contract TallyExecutorForkTest is ExecutorTestBase {
     function testAaveLiquidationOnOwnBalance() public {
         _shockEth();
         ITestToken(usdc).mint(address(executor), 5_000e6); // the devnet's tokens mint to anyone
-        uint256 got = _run("gas: Aave liquidation + V2 sale, own balance", _noLoan(), _aaveThenV2(), usdc, 300e6);
+        // On its own inventory the first step names its amount ("0" spends only what the run brought in).
+        TallyExecutor.Action[] memory actions = _list(
+            _aaveLiquidation(aavePool, weth, usdc, aaveBorrower, 5_000e6),
+            _v2Swap(v2WethUsdc, weth, usdc, ALL, v2FeeBps) // sell all the seized WETH
+        );
+        uint256 got = _run("gas: Aave liquidation + V2 sale, own balance", _noLoan(), actions, usdc, 300e6);
         require(ITestToken(usdc).balanceOf(address(executor)) == 5_000e6 + got, "profit not kept");
     }
 

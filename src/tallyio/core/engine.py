@@ -126,6 +126,7 @@ class Engine:
         self.listeners = list(listeners)
         self.stats = EngineStats()
         self.block: BlockContext | None = None
+        self._header: Block | None = None
         self.head_lag = 0
         self.enabled = {s.name: True for s in self.strategies}
         self._deltas: list[Delta] = []
@@ -160,6 +161,8 @@ class Engine:
             self._begin(event)
         elif isinstance(event, BlockEnd):
             self._journal_block(event)
+            if self._header is not None:  # prices as the block's own logs left them
+                self.block = self.context(self._header, self.state.view)
             if event.head:
                 self._act(self._strategize())
         elif isinstance(event, Reorg):
@@ -182,7 +185,7 @@ class Engine:
             head.labels(str(block.chain_id)).set(block.number)
         self.state.apply(block)
         self._deltas += self.state.apply(clock_log(block))
-        self.block = self.context(block, self.state.view)
+        self._header = block
         self.stats.blocks += 1
         self._emit("block", {"number": block.number, "hash": block.hash})
 

@@ -7,8 +7,10 @@ Mirrors contracts/src/TallyExecutor.sol (see docs/executor.md):
     Action = (uint8 kind, address target, address tokenIn, uint256 amountIn, bytes data)
 
 `data` is the abi-encoded tail of each action kind (token out, fee, pool id, borrower...).
-An amount of ALL_BALANCE (0) spends the executor's whole balance of the input token at that
-step, so a route chains without exact intermediate amounts. The contract reverts unless the
+An amount of ALL_BALANCE (0) spends all of the input token this execution has brought in so far
+(the executor's balance less what it held when `execute` began), so a route chains without exact
+intermediate amounts and never touches inventory or kept profits; a first step on the
+executor's own inventory names its amount. The contract reverts unless the
 profit token's balance grew by `min_profit` after repaying the loan and paying the tip;
 `tip_bps` of that gain goes to block.coinbase in ETH and needs WETH as the profit token.
 """
