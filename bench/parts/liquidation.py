@@ -319,6 +319,8 @@ async def _measure(manifest: dict[str, Any], sizes: Sequence[int]) -> dict[str, 
     )
     return {
         "what": "price-feed AnswerUpdated log handled -> first signed liquidation tx (ms)",
+        "stages": "per event, summed over every plan it produced (Aave and Venus each sized, "
+        "simulated and signed); fees includes the pipeline's header eth_getBlockByNumber",
         "shock": f"WETH {SHOCK_PCT}%",
         "eth_call_ms": eth_call,
         "by_borrowers": by_size,
