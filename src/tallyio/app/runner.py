@@ -85,12 +85,14 @@ def build_gate(options: EngineOptions, chain_id: int, metrics: Any = None) -> Ri
 
 
 def deploy_executor(manifest: dict[str, Any]) -> str:
-    """TallyExecutor owned by the devnet's searcher (deployed once per devnet, then reused)."""
-    if manifest.get("tally_executor"):
-        return str(manifest["tally_executor"])
-    forge_build()
+    """TallyExecutor owned by the devnet's searcher (deployed once per devnet, then reused while
+    its code is still there: a devnet reverted to an earlier snapshot has lost it)."""
     searcher = manifest["accounts"]["searcher"]["address"]
     d = Deployer(manifest["rpc_url"], searcher)
+    known = manifest.get("tally_executor")
+    if known and d.rpc("eth_getCode", known, "latest") not in ("0x", "0x0", None):
+        return str(known)
+    forge_build()
     contract = d.deploy(load_forge_artifact("TallyExecutor"), searcher, manifest["tokens"]["WETH"],
                         sender=searcher)  # fmt: skip
     manifest["tally_executor"] = contract.address
