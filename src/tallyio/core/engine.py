@@ -217,14 +217,15 @@ class Engine:
                           chain_id=opp.chain_id, gas_estimate=opp.gas_estimate,
                           profit_token=opp.profit_token, touches=opp.touches,
                           payload=_jsonable(opp.detail))  # fmt: skip
-            self._emit("opportunity", _describe(opp))
+            self._emit("opportunity", {**_describe(opp), "plan_id": key})
             reason = self._refusal(opp)
             self._journal("record_decision", key, stage="risk", approved=not reason,
                           reason=reason)  # fmt: skip
             if reason:
                 self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
                 self._count("rejections_total", "risk", reason)
-                self._emit("decision", {**_describe(opp), "approved": False, "reason": reason})
+                self._emit("decision", {**_describe(opp), "plan_id": key, "approved": False,
+                                        "reason": reason})  # fmt: skip
                 continue
             self.stats.approved += 1
             self._count("approvals_total", opp.strategy)
@@ -259,13 +260,15 @@ class Engine:
             self._hold(touches, -1)
         for opp, result in zip(group, results, strict=True):
             self.stats.results.append((opp, result))
-            self._emit("trade", {**_describe(opp), "result": _result_dict(result)})
-            self._record_result(opp, result)
+            net_wei = self._record_result(opp, result)  # first: a trip it causes is news too
+            self._emit("trade", {**_describe(opp), "plan_id": plan_key(opp), "net_wei": net_wei,
+                                 "result": _result_dict(result)})  # fmt: skip
 
-    def _record_result(self, opp: Opportunity, result: Any) -> None:
+    def _record_result(self, opp: Opportunity, result: Any) -> int | None:
+        """Feed a landed result to metrics and the gate; its net in wei (None: nothing landed)."""
         status = str(getattr(getattr(result, "status", None), "value", ""))
         if status not in ("included", "reverted"):
-            return  # nothing landed: nothing won or lost
+            return None  # nothing landed: nothing won or lost
         gas_wei = (getattr(result, "gas_used", 0) or 0) * (
             self.block.gas_price if self.block else 0
         )
@@ -277,6 +280,7 @@ class Engine:
         if self.gate is not None:
             self.gate.record_result(opp.strategy, opp.chain_id, success=status == "included",
                                     net_profit_wei=net_wei, gas_spent_wei=gas_wei)  # fmt: skip
+        return net_wei
 
     def _hold(self, touches: frozenset[str], step: int) -> None:
         for t in touches:
