@@ -19,6 +19,8 @@ import {SafeTransfer} from "./lib/SafeTransfer.sol";
 ///           BalancerSwap     (bytes32 poolId, address tokenOut)        target = vault
 ///           AaveLiquidation  (address collateralAsset, address user)   target = pool, tokenIn = debt asset
 ///           VenusLiquidation (address borrower, address vTokenCollateral) target = debt vToken, tokenIn = its underlying
+///           Guarded          (Action[] inner)  target, tokenIn, amountIn unused: the inner actions run in a
+///                            self-call (`runGuarded`) whose failure reverts only them (see `_guarded`)
 ///         amountIn == 0 means "all of tokenIn this execution has brought in so far" (the executor's
 ///         balance less what it held when `execute` began), so chained steps need no exact amounts and
 ///         never spend inventory or profits kept from earlier runs.
@@ -37,7 +39,8 @@ contract TallyExecutor {
         UniswapV3Swap,
         BalancerSwap,
         AaveLiquidation,
-        VenusLiquidation
+        VenusLiquidation,
+        Guarded
     }
 
     struct Loan {
@@ -72,6 +75,9 @@ contract TallyExecutor {
     error BadTip();
     error VenusError(uint256 code);
     error NativeTransferFailed();
+
+    /// A Guarded part (index in its action list) reverted; its effects are undone, the rest goes on.
+    event GuardedFailed(uint256 index);
 
     constructor(address owner_, address weth_) {
         owner = owner_;
@@ -129,6 +135,13 @@ contract TallyExecutor {
         } else {
             token.safeTransfer(owner, amount);
         }
+    }
+
+    /// @notice The inner actions of a Guarded action, run by the executor on itself only (anyone
+    ///         else: Unauthorized), so that a revert inside unwinds this part and nothing else.
+    function runGuarded(Action[] calldata inner) external {
+        if (msg.sender != address(this)) revert Unauthorized();
+        _run(inner);
     }
 
     // -- flash-loan callbacks ----------------------------------------------------------------------
@@ -196,15 +209,26 @@ contract TallyExecutor {
 
     /// Remember (in transient storage: gone when the transaction ends) what the executor holds of each
     /// token an "amountIn == 0" step spends, before anything runs.
+    /// Guarded parts are looked into: their steps spend "all brought in" by the same rule.
     function _snapshotHeld(Action[] calldata actions) private {
         for (uint256 i; i < actions.length; ++i) {
-            if (actions[i].amountIn != 0) continue;
-            address token = actions[i].tokenIn;
-            uint256 held = IERC20(token).balanceOf(address(this));
-            bytes32 slot = _heldSlot(token);
-            assembly ("memory-safe") {
-                tstore(slot, held)
-            }
+            if (actions[i].kind == Kind.Guarded) _snapshotInner(abi.decode(actions[i].data, (Action[])));
+            else if (actions[i].amountIn == 0) _snapshot(actions[i].tokenIn);
+        }
+    }
+
+    function _snapshotInner(Action[] memory actions) private {
+        for (uint256 i; i < actions.length; ++i) {
+            if (actions[i].kind == Kind.Guarded) _snapshotInner(abi.decode(actions[i].data, (Action[])));
+            else if (actions[i].amountIn == 0) _snapshot(actions[i].tokenIn);
+        }
+    }
+
+    function _snapshot(address token) private {
+        uint256 held = IERC20(token).balanceOf(address(this));
+        bytes32 slot = _heldSlot(token);
+        assembly ("memory-safe") {
+            tstore(slot, held)
         }
     }
 
@@ -232,6 +256,10 @@ contract TallyExecutor {
     function _run(Action[] memory actions) private {
         for (uint256 i; i < actions.length; ++i) {
             Action memory a = actions[i];
+            if (a.kind == Kind.Guarded) {
+                _guarded(a.data, i);
+                continue;
+            }
             uint256 amountIn = a.amountIn != 0 ? a.amountIn : _broughtIn(a.tokenIn);
             if (a.kind == Kind.UniswapV2Swap) _swapV2(a, amountIn);
             else if (a.kind == Kind.UniswapV3Swap) _swapV3(a, amountIn);
@@ -239,6 +267,15 @@ contract TallyExecutor {
             else if (a.kind == Kind.AaveLiquidation) _liquidateAave(a, amountIn);
             else _liquidateVenus(a, amountIn);
         }
+    }
+
+    /// `data` is abi.encode(Action[]): exactly runGuarded's arguments, so the self-call sends it as
+    /// is (no decode and re-encode). The self-call shares this transaction's transient storage (the
+    /// callback guard, the held snapshot) and a revert unwinds its writes with the rest of the part;
+    /// what the part had not spent (its share of the loan) stays here and repays the lender.
+    function _guarded(bytes memory data, uint256 index) private {
+        (bool ok,) = address(this).call(bytes.concat(this.runGuarded.selector, data));
+        if (!ok) emit GuardedFailed(index);
     }
 
     /// Output from the reserves at execution time (UniswapV2Library.getAmountOut with the fee in bps,

@@ -11,6 +11,12 @@ interface Vm {
         uint64 gasRemaining;
     }
 
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function lastCallGas() external view returns (Gas memory gas);
     function cool(address target) external;
     function deal(address account, uint256 newBalance) external;
@@ -27,6 +33,8 @@ interface Vm {
     function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
     function parseJsonBytes32(string calldata json, string calldata key) external pure returns (bytes32);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
     function createSelectFork(string calldata urlOrAlias) external returns (uint256 forkId);
 }
 
