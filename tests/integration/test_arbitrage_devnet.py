@@ -4,8 +4,9 @@ independent brute force, then the plan sent to a real TallyExecutor and its prof
 For each seed: snapshot every pool, dislocate, snapshot again and hand the strategy the deltas
 between the two (what MarketState would emit). The brute force here enumerates every cycle of
 2-4 hops from a lendable token by itself and sizes each on a log grid refined by ternary
-search on the exact models; the strategy's best must reach 95% of its best (in wei), and the
-plan, sent from the searcher, must earn exactly what the strategy expected.
+search on the exact models (tests/arbitrage_bruteforce.py); the strategy's best must reach 95%
+of its best (in wei), and the plan, sent from the searcher, must earn exactly what the strategy
+expected.
 """
 
 from __future__ import annotations
@@ -17,18 +18,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from arbitrage_bruteforce import brute_force
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.middleware import RetryPolicy, RpcMetrics
-from tallyio.core.opportunity import ETH, BlockContext, Opportunity
+from tallyio.core.opportunity import BlockContext, Opportunity
 from tallyio.core.plan import FlashSource, encode_plan
 from tallyio.devnet.context import TOKENS, forge_build
 from tallyio.devnet.deployer import load_forge_artifact
 from tallyio.devnet.scenarios import random_dislocations
 from tallyio.state.pool_loader import Snapshot, load_pools, sources_from_manifest
-from tallyio.state.routes import POOL_TYPES, amount_out, pool_tokens
 from tallyio.state.store import Delta
 from tallyio.strategies.arbitrage import ArbitrageConfig, ArbitrageStrategy
-from tallyio.strategies.sizing import LoanFee
 
 if TYPE_CHECKING:
     from conftest import Devnet  # tests/conftest.py
@@ -102,71 +102,6 @@ def _deltas(before: Snapshot, after: Snapshot) -> list[Delta]:
         for key, value in after.entries.items()
         if before.entries.get(key) != value
     ]
-
-
-# -- the independent brute force --------------------------------------------------------------
-def _cycles(pools: list[Any], lendable: set[str]) -> list[tuple[tuple[Any, str, str], ...]]:
-    found: list[tuple[tuple[Any, str, str], ...]] = []
-
-    def walk(start: str, path: tuple[tuple[Any, str, str], ...], seen: set[str]) -> None:
-        here = path[-1][2] if path else start
-        for pool in pools:
-            if any(pool is p for p, _, _ in path) or here not in pool_tokens(pool):
-                continue
-            for out in pool_tokens(pool):
-                if out == here:
-                    continue
-                hop = (pool, here, out)
-                if out == start and path:
-                    found.append((*path, hop))
-                elif out != start and out not in seen and len(path) < 3:
-                    walk(start, (*path, hop), seen | {out})
-
-    for token in sorted(lendable):
-        walk(token, (), {token})
-    return found
-
-
-def _profit(cycle: tuple[tuple[Any, str, str], ...], fee: LoanFee, x: int) -> int:
-    amount: int | None = x
-    for pool, a, b in cycle:
-        amount = amount_out(pool, a, b, amount) if amount else None
-    return -(2**255) if amount is None else amount - x - fee(x)
-
-
-def _best_size(cycle: tuple[tuple[Any, str, str], ...], fee: LoanFee, top: int) -> int:
-    """Best profit on a 120-point log grid over [1e-9 top, top], refined by ternary search
-    between the grid neighbours of the best point."""
-    grid = sorted({max(1, int(top * 10 ** (-9 + 9 * k / 119))) for k in range(120)})
-    values = [_profit(cycle, fee, x) for x in grid]
-    k = max(range(len(grid)), key=values.__getitem__)
-    lo, hi = grid[max(0, k - 1)], grid[min(len(grid) - 1, k + 1)]
-    while hi - lo > 2:
-        m1, m2 = lo + (hi - lo) // 3, hi - (hi - lo) // 3
-        if _profit(cycle, fee, m1) < _profit(cycle, fee, m2):
-            lo = m1
-        else:
-            hi = m2
-    return max(values[k], *(_profit(cycle, fee, x) for x in range(lo, hi + 1)))
-
-
-def brute_force(entries: Any, config: ArbitrageConfig, block: BlockContext) -> int:
-    """The best cycle profit in wei after the cheapest lender's fee (before gas)."""
-    pools = [v for k, v in entries.items() if k[0] == "pool" and isinstance(v, POOL_TYPES)]
-    lendable = {t for p in pools for t in pool_tokens(p)}
-    best = 0
-    for cycle in _cycles(pools, lendable):
-        token = cycle[0][1]
-        price = block.eth_price(token)
-        if price is None:
-            continue
-        top = config.max_notional_wei * price // ETH
-        if _profit(cycle, LoanFee(), max(1, top // 10**9)) <= 0:  # concave: nothing pays
-            continue
-        uses_vault = any(type(p).__name__ == "WeightedPool" for p, _, _ in cycle)
-        fee = LoanFee(config.aave_premium_bps, 10_000, "half_up") if uses_vault else LoanFee()
-        best = max(best, _best_size(cycle, fee, top) * ETH // price)
-    return best
 
 
 # -- the test ---------------------------------------------------------------------------------
