@@ -8,6 +8,9 @@ Strategies run once per block on that block's deltas, and are pure. The queue or
 opportunities that touch the same pool, account or flash-loan lender are never both in flight:
 the better one goes, the other is recorded as a conflict (the next block re-evaluates it).
 Submissions run as tasks so the loop keeps reading blocks while a transaction is mined.
+A pending transaction goes to the strategies that take one (`process_pending`: backruns)
+with a view of the state after it: `preview` (the edge) simulates it and gives its logs,
+applied to an overlay of the state, never to the state itself.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 Submit = Callable[[Sequence[Opportunity], BlockContext], Awaitable[Sequence[Any]]]
 ContextFn = Callable[[Block, StateView], BlockContext]
 Listener = Callable[[str, dict[str, Any]], None]
+Preview = Callable[[PendingTx], Awaitable[Sequence[Log]]]  # a pending tx's logs, if mined next
 
 
 class EngineStrategy(Protocol):
@@ -119,11 +123,12 @@ class Engine:
     def __init__(
         self, state: MarketState, strategies: Sequence[EngineStrategy], submit: Submit,
         context: ContextFn, *, gate: Gate | None = None, journal: Any = None,
-        metrics: Any = None, listeners: Sequence[Listener] = (),
+        metrics: Any = None, listeners: Sequence[Listener] = (), preview: Preview | None = None,
     ) -> None:  # fmt: skip
         self.state, self.strategies, self.submit = state, list(strategies), submit
         self.context, self.gate, self.journal, self.metrics = context, gate, journal, metrics
         self.listeners = list(listeners)
+        self.preview = preview
         self.stats = EngineStats()
         self.block: BlockContext | None = None
         self._header: Block | None = None
@@ -172,7 +177,7 @@ class Engine:
                 s.sync(self.state.view)
             self._emit("reorg", {"common_ancestor": event.common_ancestor})
         elif isinstance(event, PendingTx):
-            pass  # backrun strategies take pending transactions through their own collector
+            await self._pending(event)
 
     def _journal_block(self, end: BlockEnd) -> None:
         counts, self._counts = self._counts, {}
@@ -188,6 +193,27 @@ class Engine:
         self._header = block
         self.stats.blocks += 1
         self._emit("block", {"number": block.number, "hash": block.hash})
+
+    async def _pending(self, tx: PendingTx) -> None:
+        takers = [s for s in self.strategies
+                  if hasattr(s, "process_pending") and self.enabled.get(s.name, True)]  # fmt: skip
+        if not takers or self.preview is None or self.block is None:
+            return
+        try:
+            logs = await self.preview(tx)
+        except Exception:  # one transaction we cannot simulate must not stop the engine
+            log.exception("engine: pending transaction %s could not be simulated", tx.hash)
+            return
+        if not logs:
+            return  # it reverts, or moves nothing we follow
+        block = self.block
+        with self._timed("strategy"):
+            deltas, view = self.state.preview(logs)
+            found = [o for s in takers for o in s.process_pending(tx, deltas, view, block)]
+        self.stats.opportunities += len(found)
+        for opp in found:
+            self._count("opportunities_total", opp.strategy)
+        self._act(found)
 
     def _strategize(self) -> list[Opportunity]:
         deltas, self._deltas = self._deltas, []

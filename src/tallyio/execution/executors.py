@@ -6,7 +6,8 @@ simulated, priced and judged it.
   manager; waits for the receipt, filling nonce gaps and replacing a stuck transaction at bumped
   fees, and journals where it landed and what it earned.
 - `BundleExecutor`: a bundle to every relay endpoint at once (relays.py), sent again for the
-  next block until it lands or `max_blocks` pass.
+  next block until it lands or `max_blocks` pass. `execute_backrun` bundles a user's pending
+  transaction first and ours right behind it (execution/backrun.py fixes that order).
 
 Timeouts are in blocks, with a wall-clock backstop for a chain that stops.
 """
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tallyio.chain.errors import ChainError
+from tallyio.execution.backrun import BackrunBundle, BackrunError, fetch_leading
 from tallyio.execution.fees import Fees, ParentHeader, bump
 from tallyio.execution.fees import next_base_fee as next_base
 from tallyio.execution.nonce import NodeClient, NonceError, NonceManager, SentTx
@@ -161,14 +163,34 @@ class BundleExecutor(Pipeline):
         if self.nonces.next_nonce is None:
             await self.nonces.sync()
 
-    async def _send(self, a: Approved, q: Quote) -> Submission:
+    async def execute_backrun(self, a: Approved, user_tx: str) -> Submission:
+        """`a` right behind the user's pending transaction `user_tx`, in one bundle [theirs,
+        ours]: simulated behind it (judged on what it adds), sent only in that order."""
+        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+        try:
+            leading = await fetch_leading(self.node, user_tx)
+        except BackrunError as exc:
+            return await self._reject(a, str(exc), int(header["number"], 16), None)
+        quote = await self._prepare(a, header, (leading.sim,))
+        if isinstance(quote, Submission):
+            return quote
+        await self._before_send()
+        await self._record("record_decision", a.plan_id, stage="executor", approved=True,
+                           payload={"mode": self.mode, "backrun_of": leading.hash})  # fmt: skip
+        with self.metrics.timed(self.mode, "send"):
+            result = await self._send(a, quote, leading.raw)
+        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
+        return result
+
+    async def _send(self, a: Approved, q: Quote, leading: bytes = b"") -> Submission:
         if self.nonces.next_nonce is None:
             await self.nonces.sync()
         nonce = self.nonces.reserve()
         try:
             tx = {**self._tx(a, q), "nonce": nonce, "chainId": self.nonces.chain_id}
             raw = self.signer.sign_transaction(tx)
-            landed, answers, refused = await self._rounds(a, q, raw, nonce)
+            txs = BackrunBundle(leading, raw, self.signer.address).txs if leading else (raw,)
+            landed, answers, refused = await self._rounds(a, q, txs, nonce)
         except BaseException:
             self.nonces.release(nonce)
             raise
@@ -183,13 +205,14 @@ class BundleExecutor(Pipeline):
                                  relays=answers)  # fmt: skip
 
     async def _rounds(
-        self, a: Approved, q: Quote, raw: bytes, nonce: int
+        self, a: Approved, q: Quote, txs: Sequence[bytes], nonce: int
     ) -> tuple[Landed | None, tuple[RelayResult, ...], str]:
-        """Send for the target block, wait past it, retarget; (landed, answers, refusals)."""
-        h, target = tx_hash(raw), q.target_block
+        """Send for the target block, wait past it, retarget; (landed, answers, refusals).
+        Ours is the bundle's last transaction."""
+        h, target = tx_hash(txs[-1]), q.target_block
         answers: list[RelayResult] = []
         for _ in range(self.max_blocks):
-            results = await self.relays.send_bundle([raw], target)
+            results = await self.relays.send_bundle(list(txs), target)
             answers += results
             await self._journal_relays(a, q, h, nonce, target, results)
             if not any(r.ok for r in results):

@@ -7,7 +7,7 @@ the collector re-applies the new canonical blocks' logs.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +88,20 @@ class MarketState:
         if isinstance(event, Reorg):
             return self._rewind(event.common_ancestor)
         return []  # pending transactions do not change confirmed state
+
+    def preview(self, logs: Iterable[Log]) -> tuple[list[Delta], StateView]:
+        """What `logs` would change, applied to an overlay over the store, which stays as it
+        is: a pending transaction's simulated logs give the state after it, for backruns."""
+        overlay: dict[StateKey, Any] = {}
+        view = StateView(ChainMap(overlay, self._entries))
+        deltas = []
+        for log in logs:
+            handler = self._handlers.get(log.topics[0].lower()) if log.topics else None
+            for key, value in handler(log, view) if handler is not None else ():
+                before = view.get(key)
+                overlay[key] = value
+                deltas.append(Delta(log.block_number, key, before, value))
+        return deltas, view
 
     def _begin_block(self, block: Block) -> list[Delta]:
         if block.number <= self.block:
