@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from eth_utils import to_checksum_address
 
 from liquidation_optimum import (
     aave_optimum,
@@ -171,3 +172,121 @@ def test_every_profitable_liquidation_lands_within_two_blocks(
         assert _net_wei(chain, opp, result) > 0  # nothing of ours lost money
     assert liquidated >= 2, f"seed {seed}: the scenario liquidated too little to prove much"
     _check_journal(tmp_path / "journal.db")
+
+
+# -- a competing liquidator ---------------------------------------------------------------------
+MAX_UINT = 2**256 - 1
+
+
+async def _aave_targets(m: dict[str, Any], block: int) -> list[tuple[str, str, str]]:
+    """(user, collateral, debt) of every seeded Aave borrower under HF 1 at `block`: the
+    largest collateral and the largest debt, as a plain liquidator script would pick."""
+    from tallyio.protocols import aave_v3 as aave
+    from tallyio.state.position_loader import refs_from_manifest
+    from tallyio.state.positions import aave_inputs, account_key
+
+    lending, _, raw = await load_state(m, block)
+    aref, _, _ = refs_from_manifest(m)
+    reserves, emodes = aave_inputs(lending.get, aref)
+    ts, out = int(raw["timestamp"], 16), []
+    for user in m["borrowers"]["aave_v3"]:
+        account = lending.get(account_key("aave_v3", aref.pool, user.lower()))
+        if account is None:
+            continue
+        data = aave.calculate_user_account_data(reserves, account, ts,
+                                                emodes.get(account.emode_category))  # fmt: skip
+        if data.health_factor >= 10**18:
+            continue
+
+        def value(p: Any, debt: bool) -> int:
+            r = reserves[p.asset]
+            amount = p.scaled_variable_debt if debt else p.scaled_a_token_balance
+            return amount * r.price // 10**r.decimals
+
+        coll = max((p for p in account.positions if p.using_as_collateral),
+                   key=lambda p: value(p, False))  # fmt: skip
+        debt = max((p for p in account.positions if p.borrowing), key=lambda p: value(p, True))
+        out.append((user, coll.asset, debt.asset))
+    return out
+
+
+def _arm_competitor(chain: Devnet, targets: list[tuple[str, str, str]]) -> None:
+    """Fund and approve the competitor beforehand, as a running script would be."""
+    ctx, m, who = chain.context(), chain.manifest, chain.account("competitor")
+    symbols = {a.lower(): s for s, a in m["tokens"].items()}
+    for _, _, debt in targets:
+        symbol = symbols[debt.lower()]
+        ctx.fund(symbol, who, ctx.units(symbol, 1_000_000))
+        ctx.approve(symbol, who, m["aave_v3"]["pool"])
+
+
+def _compete(chain: Devnet, targets: list[tuple[str, str, str]]) -> list[str]:
+    """The competitor liquidates each target with a 50 gwei tip (ours bids 1 gwei)."""
+    who, pool = chain.account("competitor"), chain.manifest["aave_v3"]["pool"]
+    aave_pool = chain.d.at(_pool_artifact(), pool)
+    sent = []
+    for user, coll, debt in targets:
+        data = aave_pool.functions.liquidationCall(
+            to_checksum_address(coll), to_checksum_address(debt), to_checksum_address(user),
+            MAX_UINT, False,
+        )  # fmt: skip
+        tx = {"from": who, "to": pool, "data": data._encode_transaction_data(),
+              "gas": hex(2_000_000), "maxPriorityFeePerGas": hex(50 * GWEI),
+              "maxFeePerGas": hex(500 * GWEI)}  # fmt: skip
+        sent.append(str(chain.d.rpc("eth_sendTransaction", tx)))
+    return sent
+
+
+def _pool_artifact() -> Any:
+    from tallyio.devnet.aave_v3_setup import artifact
+
+    return artifact("Pool")
+
+
+def test_a_competing_liquidator_leaves_us_a_cheap_revert_or_nothing(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    m, ctx = chain.manifest, chain.context()
+    contested: list[tuple[str, str, str]] = []
+    competitor_txs: list[str] = []
+    after: list[int] = []
+
+    # The competitor's homework, before the engine starts: what the shock will make liquidatable.
+    snap = chain.d.rpc("evm_snapshot")
+    contested.extend(asyncio.run(_aave_targets(m, _set_price(ctx, "WETH", -8.0))))
+    chain.d.rpc("evm_revert", snap)
+    _arm_competitor(chain, contested)
+
+    async def scenario(running: Running) -> None:
+        await settle(running)
+        # The shock; the competitor sends the moment it is mined, tipping 50x ours.
+        await asyncio.to_thread(_set_price, ctx, "WETH", -8.0)
+        competitor_txs.extend(await asyncio.to_thread(_compete, chain, contested))
+        await settle(running)
+        # The engine goes on: a later shock is liquidated as usual.
+        after.append(await asyncio.to_thread(_set_price, ctx, "WBTC", -8.0))
+        await settle(running)
+
+    _interval_mining(chain, 2)
+    try:
+        running = asyncio.run(run_session(m, _options(tmp_path), LiveReport(quiet=True),
+                                          scenario))  # fmt: skip
+    finally:
+        _interval_mining(chain, 0)
+    assert contested, "the shock must make an Aave borrower liquidatable"
+    for h in competitor_txs:
+        receipt = chain.d.rpc("eth_getTransactionReceipt", h)
+        assert receipt["status"] == "0x1", (receipt["blockNumber"], _history(running))
+    users = {u.lower() for u, _, _ in contested}
+    ours = [(o, r) for o, r in running.engine.stats.results if o.detail["borrower"] in users]
+    for opp, result in ours:
+        status = getattr(result, "status", None)
+        if status is Status.REVERTED:  # lost the race: it must have cost little
+            receipt = chain.d.rpc("eth_getTransactionReceipt", result.tx_hash)
+            assert int(receipt["gasUsed"], 16) < opp.gas_estimate, receipt["gasUsed"]
+        else:  # never sent, or still worth it after the competitor's
+            assert status in (Status.REJECTED, Status.INCLUDED), result
+            if status is Status.INCLUDED:
+                assert _net_wei(chain, opp, result) > 0
+    later = [r for _, r in _landed(running) if r.block > after[0]]
+    assert later, ("the engine stopped liquidating after the race", _history(running))
