@@ -13,6 +13,7 @@ intermediate amounts and never touches inventory or kept profits; a first step o
 executor's own inventory names its amount. The contract reverts unless the
 profit token's balance grew by `min_profit` after repaying the loan and paying the tip;
 `tip_bps` of that gain goes to block.coinbase in ETH and needs WETH as the profit token.
+A Guarded action wraps steps that may fail alone (`data` = abi.encode(Action[]), see Guarded).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ActionKind(IntEnum):
     BALANCER_SWAP = 2
     AAVE_LIQUIDATION = 3
     VENUS_LIQUIDATION = 4
+    GUARDED = 5
 
 
 LOAN_ABI = "(uint8,address,address,uint256)"
@@ -229,12 +231,45 @@ class VenusLiquidation:
         return cls(target, token_in, borrower, vtoken_collateral, amount_in)
 
 
-Action = UniswapV2Swap | UniswapV3Swap | BalancerSwap | AaveLiquidation | VenusLiquidation
+Step = UniswapV2Swap | UniswapV3Swap | BalancerSwap | AaveLiquidation | VenusLiquidation
+STEP_TYPES = (UniswapV2Swap, UniswapV3Swap, BalancerSwap, AaveLiquidation, VenusLiquidation)
 
-ACTION_TYPES: dict[ActionKind, type[Action]] = {
-    cls.kind: cls
-    for cls in (UniswapV2Swap, UniswapV3Swap, BalancerSwap, AaveLiquidation, VenusLiquidation)
-}
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """A part that may fail alone: the executor runs `actions` in a self-call (runGuarded), so a
+    revert inside unwinds this part only; what it had not spent (its share of the loan) stays
+    in the executor and repays the lender, and the other parts keep their profit. The profit
+    check still covers the whole plan. Parts hold plain steps (no nesting); target, tokenIn
+    and amountIn are unused (zero) on chain."""
+
+    actions: tuple[Step, ...]
+    kind: ClassVar[ActionKind] = ActionKind.GUARDED
+    DATA: ClassVar[tuple[str, ...]] = (f"{ACTION_ABI}[]",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actions", tuple(self.actions))
+        if not self.actions:
+            raise ValueError("Guarded: no actions")
+        for action in self.actions:
+            if not isinstance(action, STEP_TYPES):
+                raise TypeError(f"Guarded: {action!r} is not a plain step")
+
+    def raw(self) -> RawAction:
+        data = encode(self.DATA, [[a.raw() for a in self.actions]])
+        return (self.kind, ZERO_ADDRESS, ZERO_ADDRESS, ALL_BALANCE, data)
+
+    @classmethod
+    def from_raw(cls, target: str, token_in: str, amount_in: int, data: bytes) -> Guarded:
+        if int(target, 16) or int(token_in, 16) or amount_in:
+            raise ValueError("Guarded: target, tokenIn and amountIn must be zero")
+        (raws,) = decode(cls.DATA, data)
+        return cls(tuple(_step(*raw) for raw in raws))
+
+
+Action = Step | Guarded
+
+ACTION_TYPES: dict[ActionKind, type[Action]] = {cls.kind: cls for cls in (*STEP_TYPES, Guarded)}
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -280,18 +315,19 @@ class Plan:
         for action in self.actions:
             if not isinstance(action, tuple(ACTION_TYPES.values())):
                 raise TypeError(f"Plan: {action!r} is not an action")
-            _check_reentry(self.loan, action)
+            for step in action.actions if isinstance(action, Guarded) else (action,):
+                _check_reentry(self.loan, step)
 
 
 # Lenders that lock themselves while lending: a swap on them inside their own loan reverts
 # (Balancer's vault is nonReentrant: BAL#400; a V3 pool holds its lock during flash: LOK).
-_LOCKED_WHILE_LENDING: dict[FlashSource, type[Action]] = {
+_LOCKED_WHILE_LENDING: dict[FlashSource, type[Step]] = {
     FlashSource.BALANCER: BalancerSwap,
     FlashSource.UNISWAP_V3: UniswapV3Swap,
 }
 
 
-def _check_reentry(loan: FlashLoan, action: Action) -> None:
+def _check_reentry(loan: FlashLoan, action: Step) -> None:
     locked = _LOCKED_WHILE_LENDING.get(loan.source)
     if locked is not None and isinstance(action, locked) and action.raw()[1] == loan.lender:
         raise ValueError(f"Plan: {type(action).__name__} on {loan.lender}, locked while lending")
@@ -321,3 +357,10 @@ def decode_plan(calldata: bytes) -> Plan:
 
 def _action(kind: int, target: str, token_in: str, amount_in: int, data: bytes) -> Action:
     return ACTION_TYPES[ActionKind(kind)].from_raw(target, token_in, amount_in, data)
+
+
+def _step(kind: int, target: str, token_in: str, amount_in: int, data: bytes) -> Step:
+    action = _action(kind, target, token_in, amount_in, data)
+    if isinstance(action, Guarded):
+        raise ValueError("Guarded: a part inside a part")
+    return action

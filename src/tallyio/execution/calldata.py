@@ -13,8 +13,10 @@ ABI layout of execute(Loan, Action[], address, uint256, uint256), in 32-byte wor
     actions length n, then n offsets (from the first offset word), then each action:
             kind, target, tokenIn, amountIn, offset of data (= 5 words), len(data), data
 
-Every action's `data` is static words (addresses, uints, a bytes32), so it needs no padding.
-An action type this module does not know is encoded by `encode_plan` instead.
+Every step's `data` is static words (addresses, uints, a bytes32), so it needs no padding. A
+Guarded action's `data` is abi.encode(Action[]): one offset word (32), then its steps laid out
+exactly as the plan's own action list. An action type this module does not know is encoded by
+`encode_plan` instead.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tallyio.core.plan import (
     AaveLiquidation,
     Action,
     BalancerSwap,
+    Guarded,
     Plan,
     UniswapV2Swap,
     UniswapV3Swap,
@@ -68,7 +71,20 @@ _FIELDS: dict[type, tuple[tuple[str, str, str], tuple[str, ...]]] = {
 }
 
 
+_GUARDED_HEAD = b"".join((_uint(Guarded.kind), bytes(32), bytes(32), bytes(32), _DATA_OFFSET))
+_ONE_OFFSET = _uint(32)
+
+
+def _known(action: Action) -> bool:
+    if isinstance(action, Guarded):
+        return all(type(a) in _FIELDS for a in action.actions)
+    return type(action) in _FIELDS
+
+
 def _action(action: Action) -> bytes:
+    if isinstance(action, Guarded):
+        data = _ONE_OFFSET + _list(action.actions)
+        return b"".join((_GUARDED_HEAD, _uint(len(data)), data))
     (target, token_in, amount), data_fields = _FIELDS[type(action)]
     data = b"".join(
         _WORD[abi](getattr(action, name))
@@ -81,19 +97,24 @@ def _action(action: Action) -> bytes:
     ))  # fmt: skip
 
 
-def fast_encode_plan(plan: Plan) -> bytes:
-    """The same bytes as `encode_plan(plan)`."""
-    if any(type(a) not in _FIELDS for a in plan.actions):
-        return encode_plan(plan)
-    loan = plan.loan
-    elements = [_action(a) for a in plan.actions]
+def _list(actions: tuple[Action, ...]) -> bytes:
+    """An Action[] body: its length, one offset per element (from the first offset), elements."""
+    elements = [_action(a) for a in actions]
     offsets, at = [], 32 * len(elements)
     for element in elements:
         offsets.append(_uint(at))
         at += len(element)
+    return b"".join((_uint(len(elements)), *offsets, *elements))
+
+
+def fast_encode_plan(plan: Plan) -> bytes:
+    """The same bytes as `encode_plan(plan)`."""
+    if not all(_known(a) for a in plan.actions):
+        return encode_plan(plan)
+    loan = plan.loan
     return b"".join((
         EXECUTE_SELECTOR,
         _uint(loan.source), _address(loan.lender), _address(loan.token), _uint(loan.amount),
         _ACTIONS_OFFSET, _address(plan.profit_token), _uint(plan.min_profit),
-        _uint(plan.tip_bps), _uint(len(elements)), *offsets, *elements,
+        _uint(plan.tip_bps), _list(plan.actions),
     ))  # fmt: skip
