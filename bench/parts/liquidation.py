@@ -123,9 +123,14 @@ class SigningExecutor(Pipeline):
         return self._result(a, q, Status.SIMULATED)
 
 
+def _liquidations(strategies: Sequence[Any]) -> list[Any]:
+    """The strategies behind a health monitor (the runner builds arbitrage beside them)."""
+    return [s for s in strategies if hasattr(s, "monitor")]
+
+
 def _instrument(strategies: Sequence[Any], rec: Recorder) -> None:
     """Time the monitor's screen and confirm and the strategy's sizing, per instance."""
-    for s in strategies:
+    for s in _liquidations(strategies):
         mon, strat = s.monitor, s.strategy
         on_deltas, candidates, liquidatable = mon.on_deltas, mon.candidates, mon.liquidatable
         evaluate = strat.evaluate
@@ -226,7 +231,10 @@ def _rewind(engine: Engine, before: Block, block: Block) -> None:
     clock = engine.state.get(CLOCK_KEY)
     ts = int(clock[1]) if clock else before.timestamp
     for s in engine.strategies:
-        s.monitor.on_deltas(deltas, engine.state.get, ts)  # type: ignore[attr-defined]
+        if hasattr(s, "monitor"):
+            s.monitor.on_deltas(deltas, engine.state.get, ts)
+        else:
+            s.sync(engine.state.view)
 
 
 async def _sample(
@@ -277,7 +285,7 @@ async def _measure_size(
             stages[stage].append(taken.get(stage, 0.0))
         stages["fees"][-1] = taken.get("prepare", 0.0) - taken.get("simulate", 0.0)
     found = engine.stats.opportunities // (WARMUP + SAMPLES)
-    books: list[Any] = [s.monitor.book for s in engine.strategies]  # type: ignore[attr-defined]
+    books: list[Any] = [s.monitor.book for s in _liquidations(engine.strategies)]
     return {
         "borrowers": sum(len(b.accounts) for b in books),
         "synthetic_borrowers": n,

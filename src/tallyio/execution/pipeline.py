@@ -48,6 +48,7 @@ from tallyio.sim.outcome import Outcome
 
 log = logging.getLogger(__name__)
 DEFAULT_FEE_POLICY = FeePolicy()
+_SeqKey = tuple[int, tuple[SimTx, ...], str | None, str]  # block, txs, profit token, owner
 
 
 class Status(StrEnum):
@@ -139,26 +140,28 @@ class Pipeline:
     async def execute(self, approved: Approved) -> Submission:
         return (await self.execute_group([approved]))[0]
 
-    async def execute_group(self, group: Sequence[Approved]) -> list[Submission]:
+    async def execute_group(
+        self, group: Sequence[Approved], header: dict[str, Any] | None = None
+    ) -> list[Submission]:
         """Plans that touch the same pool, account or lender, simulated together in order:
         each is judged on what it adds after the ones before it that passed, and those that
-        pass are sent in that order (consecutive nonces) and watched together."""
-        prepared: list[Quote | Submission] = []
+        pass are sent in that order (consecutive nonces) and watched together. Each is sent as
+        soon as it is judged: the later ones are simulated behind it meanwhile. `header` is the
+        latest block's header as eth_getBlockByNumber gives it, when the caller has it."""
         prior: list[SimTx] = []
-        with self.metrics.timed(self.mode, "prepare"):
-            header = await self.node.request("eth_getBlockByNumber", ["latest", False])
-            for a in group:
-                quote = await self._prepare(a, header, tuple(prior))
-                if isinstance(quote, Quote):
-                    prior.append(self._sim_tx(a))
-                prepared.append(quote)
-        if any(isinstance(q, Quote) for q in prepared):
-            await self._before_send()
+        known: dict[_SeqKey, Outcome] = {}  # sequences already simulated in this group
         pending: list[Submission | asyncio.Task[Submission]] = []
-        for a, quote in zip(group, prepared, strict=True):
+        for a in group:
+            with self.metrics.timed(self.mode, "prepare"):
+                if header is None:
+                    header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+                quote = await self._prepare(a, header, tuple(prior), known)
             if isinstance(quote, Submission):
                 pending.append(quote)
                 continue
+            if not prior:
+                await self._before_send()
+            prior.append(self._sim_tx(a))
             await self._record("record_decision", a.plan_id, stage="executor",
                                approved=True, payload={"mode": self.mode})  # fmt: skip
             pending.append(asyncio.create_task(self._timed_send(a, quote)))  # started in order
@@ -179,12 +182,13 @@ class Pipeline:
 
     # -- simulate, price, judge -------------------------------------------------------------
     async def _prepare(
-        self, a: Approved, header: dict[str, Any], prior: tuple[SimTx, ...] = ()
-    ) -> Quote | Submission:
+        self, a: Approved, header: dict[str, Any], prior: tuple[SimTx, ...] = (),
+        known: dict[_SeqKey, Outcome] | None = None,
+    ) -> Quote | Submission:  # fmt: skip
         block = int(header["number"], 16)
         try:
             with self.metrics.timed(self.mode, "simulate"):
-                outcome = await self._simulate(a, block, prior)
+                outcome = await self._simulate(a, block, prior, known)
         except SimulationError as exc:
             return await self._reject(a, f"simulator failed: {exc}", block, None)
         base = next_base(ParentHeader.from_rpc(header), self.fee_params)
@@ -210,19 +214,30 @@ class Pipeline:
     def _sim_tx(self, a: Approved) -> SimTx:
         return SimTx(self.owner, a.executor, a.calldata)
 
-    async def _simulate(self, a: Approved, block: int, prior: tuple[SimTx, ...] = ()) -> Outcome:
+    async def _simulate(
+        self, a: Approved, block: int, prior: tuple[SimTx, ...] = (),
+        known: dict[_SeqKey, Outcome] | None = None,
+    ) -> Outcome:  # fmt: skip
         """`a` as the next transaction after `block` or, behind `prior`, what it adds to them:
-        its own step, and the profit the sequence makes beyond `prior` alone."""
+        its own step, and the profit the sequence makes beyond `prior` alone. `known` holds
+        sequences simulated earlier at the same block (the same fork, so the same outcome):
+        the group's earlier sequence is not run twice."""
         tx, token, sim = self._sim_tx(a), a.plan.profit_token, self.simulator
+        known = {} if known is None else known
+
+        def run(txs: tuple[SimTx, ...]) -> Outcome:
+            key = (block, txs, token, a.executor)
+            if key not in known:
+                known[key] = sim.simulate_sequence(txs, token, a.executor, block)
+            return known[key]
 
         def marginal() -> Outcome:
-            base = sim.simulate_sequence(prior, token, a.executor, block)
-            both = sim.simulate_sequence([*prior, tx], token, a.executor, block)
+            base, both = run(prior), run((*prior, tx))
             return Outcome.of((both.steps[-1],), both.profit - base.profit, both.block)
 
         async with self._sim_lock:
             if not prior:
-                return await asyncio.to_thread(sim.simulate, tx, token, a.executor, block)
+                return await asyncio.to_thread(run, (tx,))
             return await asyncio.to_thread(marginal)
 
     async def _reject(
