@@ -41,6 +41,20 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port)",
     )
+    p.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        help="serve the API and dashboard on 127.0.0.1:PORT (0: a free port)",
+    )
+    p.add_argument(
+        "--api-keys",
+        default=None,
+        help="API key file (TOML; default $TALLYIO_API_KEYS); with --api-port",
+    )
+    p.add_argument("--alerts", default=None, metavar="FILE",
+                   help="send alerts as the [alerts] table of this TOML file says "
+                        "(example: deploy/tallyio.example.toml)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(handler=handle)
     return p
@@ -62,6 +76,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     manifest = load_manifest(config.devnet)
     live = bool(args.live) or (config.mode == "live" and not args.paper)
+    beside = _beside(args, live)  # bad keys or alerts config: fail before anything starts
     journal = Path(args.journal) if args.journal else config.devnet.manifest.parent / "journal.db"
     report = LiveReport(quiet=args.json)
     state_dir = Path(args.state_dir) if args.state_dir else config.devnet.manifest.parent
@@ -73,7 +88,9 @@ def handle(args: argparse.Namespace) -> int:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on devnet {manifest['rpc_url']}; "
               f"journal {journal}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
     try:
-        running = asyncio.run(run_session(manifest, options, report, blocks=args.blocks))
+        running = asyncio.run(
+            run_session(manifest, options, report, blocks=args.blocks, beside=beside)
+        )
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
@@ -93,3 +110,25 @@ def _metrics(port: int | None) -> Any:
     server = start_metrics_server(port)
     print(f"metrics at {server.url}", file=sys.stderr)
     return metrics
+
+
+def _beside(args: argparse.Namespace, live: bool) -> Any:
+    """The API server and alerts to run beside the engine, if asked for."""
+    from tallyio.api.auth import AuthConfigError, load_keys
+    from tallyio.app.alerting import load_alert_router
+    from tallyio.app.beside import beside_engine
+    from tallyio.cli import CliError
+
+    keys = None
+    if args.api_port is not None:
+        try:
+            keys = load_keys(args.api_keys)
+        except AuthConfigError as exc:
+            raise CliError(str(exc)) from None
+    alerts = load_alert_router(args.alerts) if args.alerts else None
+    return beside_engine(keys=keys, api_port=args.api_port, live=live, alerts=alerts,
+                         serving=_announce)  # fmt: skip
+
+
+def _announce(server: Any) -> None:
+    print(f"API at {server.url} (dashboard: {server.url}/dashboard/)", file=sys.stderr)

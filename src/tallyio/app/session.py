@@ -7,12 +7,16 @@ Shared by `tallyio run` (no scenario: follow the chain until Ctrl-C or --blocks)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from tallyio.app.report import LiveReport
 from tallyio.app.runner import EngineOptions, Running, build_devnet_engine
+
+Beside = Callable[[Running], AbstractAsyncContextManager[Any]]  # runs beside the engine
 
 
 async def settle(running: Running, *, grace: float = 0.3, limit: float = 30.0) -> None:
@@ -34,14 +38,28 @@ async def settle(running: Running, *, grace: float = 0.3, limit: float = 30.0) -
 async def run_session(
     manifest: dict[str, Any], options: EngineOptions, report: LiveReport,
     scenario: Callable[[Running], Awaitable[None]] | None = None, *,
-    blocks: int | None = None,
+    blocks: int | None = None, beside: Beside | None = None,
 ) -> Running:  # fmt: skip
-    """Build the engine, run it (and the scenario beside it), and stop it cleanly."""
+    """Build the engine, run it (and the scenario beside it), and stop it cleanly. `beside`
+    (the API server, alerts) is entered once the engine is built, left before it is closed."""
     options.listeners = [*options.listeners, report]
     running = await build_devnet_engine(manifest, options)
     view, market = running.engine.state.view, running.market
     report.usd = lambda token, amount: market.usd(view, token, amount)
     until = running.engine.state.block + blocks if blocks else None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if beside is not None:
+                await stack.enter_async_context(beside(running))
+            await _drive(running, scenario, until)
+    finally:
+        await running.close()
+    return running
+
+
+async def _drive(
+    running: Running, scenario: Callable[[Running], Awaitable[None]] | None, until: int | None
+) -> None:
     task = asyncio.create_task(running.engine.run(running.collector.events(), until_block=until))
     try:
         if scenario is not None:
@@ -53,5 +71,3 @@ async def run_session(
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await running.close()
-    return running

@@ -109,7 +109,7 @@ function showRisk(r) {
     if (cls) p.className = cls;
     box.appendChild(p);
   };
-  if (!breakers.length) line("no breaker tripped", "ok");
+  if (!breakers.some((b) => b.tripped)) line("no breaker tripped", "ok");
   for (const b of breakers) {
     line(`${b.scope}: ${b.tripped ? "TRIPPED" : "armed"}${b.reason ? " – " + b.reason : ""}`,
       b.tripped ? "bad" : "ok");
@@ -117,6 +117,18 @@ function showRisk(r) {
   const limits = Object.entries(r.limits || {});
   line(limits.length ? `${limits.length} limit groups` : "no limits reported");
   if (r.note) line(r.note, "warn");
+}
+
+function showStrategies(list) {
+  $("#strategies tbody").replaceChildren(...list.map((s) => {
+    const tr = row([s.name, s.kind, s.enabled ? "enabled" : "disabled"]);
+    tr.children[2].className = s.enabled ? "ok" : "warn";
+    return tr;
+  }));
+}
+
+function showBalances(list) {
+  $("#balances tbody").replaceChildren(...list.map((b) => row([b.symbol, grouped(b.amount)])));
 }
 
 function showPnl(groups) {
@@ -152,8 +164,10 @@ function drawBars(target, bars) {
 }
 
 async function refresh() {
-  const [status, risk, pnl] = await Promise.all([api("/status"), api("/risk"), api("/pnl?by=strategy")]);
-  showStatus(status); showRisk(risk); showPnl(pnl);
+  const [status, risk, pnl, strategies, balances] = await Promise.all([api("/status"),
+    api("/risk"), api("/pnl?by=strategy"), api("/strategies"), api("/balances")]);
+  showStatus(status); showRisk(risk); showPnl(pnl); showStrategies(strategies);
+  showBalances(balances);
 }
 
 async function load() {
@@ -166,6 +180,7 @@ async function load() {
 }
 
 let pnlTimer = null;
+let balanceTimer = null;
 function onEvent(event) {
   const d = event.data;
   if (event.type === "trade") {
@@ -174,7 +189,11 @@ function onEvent(event) {
     pnlTimer = setTimeout(() => api("/pnl?by=strategy").then(showPnl).catch(showError), 200);
   } else if (event.type === "opportunity") showOpportunity(d, true);
   else if (event.type === "decision") showDecision(d);
-  else if (event.type === "block") showChain(d);
+  else if (event.type === "block") {
+    showChain(d);
+    clearTimeout(balanceTimer); // the engine reads balances on each new head, then says so
+    balanceTimer = setTimeout(() => api("/balances").then(showBalances).catch(showError), 200);
+  }
   else if (event.type === "hello") showStatus(d.status);
 }
 
