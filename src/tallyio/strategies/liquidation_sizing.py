@@ -200,16 +200,22 @@ def maximize(
 
 
 def _golden(at: Callable[[int], int | None], a: int, b: int, width: int) -> None:
-    """Narrow [a, b] around a maximum of a unimodal `at` (None counts as minus infinity)."""
-    while b - a > width:
-        third = (b - a) * 382 // 1000
-        m1, m2 = a + max(third, 1), b - max(third, 1)
-        if m1 >= m2:
-            break
+    """Narrow [a, b] around a maximum of a unimodal `at` (None counts as minus infinity).
+    The interior point that survives a step is kept as one of the next step's two, as in
+    textbook golden section: one new evaluation a step, not two."""
+    m1, m2 = _inner(a, b)
+    while b - a > width and m1 < m2:
         v1, v2 = at(m1), at(m2)
         if (v1 if v1 is not None else -(2**255)) >= (v2 if v2 is not None else -(2**255)):
-            b = m2
+            b, m2 = m2, m1
+            m1 = _inner(a, b)[0]
         else:
-            a = m1
+            a, m1 = m1, m2
+            m2 = _inner(a, b)[1]
     for x in range(a, b + 1) if b - a <= 8 else (a, b):
         at(x)
+
+
+def _inner(a: int, b: int) -> tuple[int, int]:
+    third = max((b - a) * 382 // 1000, 1)
+    return a + third, b - third
