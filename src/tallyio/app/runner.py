@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tallyio.app.batching import submit_batched
 from tallyio.app.devnet_market import DevnetMarket
 from tallyio.app.strategies import build_strategies
 from tallyio.chain import ChainClient, build_client
@@ -144,21 +145,25 @@ async def _build(
     policy = FeePolicy(priority_fee=options.priority_fee)
 
     async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
-        approved = [
-            Approved(
-                opp.plan,
-                executor,
-                opp.expected_profit,
-                opp.gas_estimate,
-                block.block + 1,
-                fee_policy=policy,
-                eth_price=opp.eth_price,
-                strategy=opp.strategy,
-                plan_id=plan_key(opp),
-            )
-            for opp in group
-        ]
-        return await pipeline.execute_group(approved)
+        async def send(units: Sequence[Opportunity]) -> list[Any]:
+            approved = [
+                Approved(
+                    opp.plan,
+                    executor,
+                    opp.expected_profit,
+                    opp.gas_estimate,
+                    block.block + 1,
+                    fee_policy=policy,
+                    eth_price=opp.eth_price,
+                    strategy=opp.strategy,
+                    plan_id=plan_key(opp),
+                )
+                for opp in units
+            ]
+            return await pipeline.execute_group(approved)
+
+        # liquidations that batch go as one transaction when that saves gas (app/batching.py)
+        return await submit_batched(group, send)
 
     gate = options.gate or build_gate(options, market.chain_id, options.metrics)
     engine = Engine(state, strategies, submit, market.context(options.priority_fee),

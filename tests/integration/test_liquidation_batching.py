@@ -1,0 +1,156 @@
+"""Batched liquidations on the devnet: two Aave accounts liquidatable in the same block, one
+transaction, and a part that fails on chain leaving the other's profit.
+
+WETH's feed drops 12% and DAI's 5%, so two borrowers owing USDC go under, one with WETH and
+one with DAI collateral (sales through different pools). The Aave strategy sizes every seeded
+borrower on state loaded from the chain; `app.batching.units` merges the independent ones
+(same market, debt asset and lender) into one plan of Guarded parts. It goes through the live
+pipeline the runner uses (fork simulation, fees, nonce, sign, send) via `submit_batched`, the
+runner's submit hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+
+from liquidation_optimum import block_context, liquidation_config, load_state
+from tallyio.app.batching import submit_batched, units
+from tallyio.app.runner import DEVNET_CAPS, deploy_executor
+from tallyio.chain import build_client
+from tallyio.core.engine import plan_key
+from tallyio.core.opportunity import Opportunity
+from tallyio.devnet.scenarios import price_shock
+from tallyio.execution.executors import Approved, PublicMempoolExecutor
+from tallyio.execution.fees import fee_params
+from tallyio.execution.nonce import NonceManager
+from tallyio.execution.pipeline import Status, Submission
+from tallyio.execution.signer import SecretKey, Signer
+from tallyio.sim import ForkSimulator
+from tallyio.state.graph import PoolGraph
+from tallyio.state.position_loader import refs_from_manifest
+from tallyio.state.store import StateView
+from tallyio.strategies.liquidation import AaveV3Liquidation
+from tallyio.strategies.liquidation_route import graph_router
+
+if TYPE_CHECKING:
+    from conftest import Devnet
+
+pytestmark = pytest.mark.devnet
+
+GUARDED_FAILED = "0x" + keccak(text="GuardedFailed(uint256)").hex()
+MAX = 2**256 - 1
+
+
+def _batch(chain: Devnet) -> tuple[Opportunity, tuple[Opportunity, ...]]:
+    """The shock, the strategy's opportunities, and the first unit that batches two or more."""
+    m = chain.manifest
+    price_shock(chain.context(), "WETH", -12)  # aave_borrower_0: WETH against USDC
+    price_shock(chain.context(), "DAI", -5)  # aave_borrower_4 (stablecoin e-mode): DAI, USDC
+    lending, pools, raw = asyncio.run(load_state(m))
+    view, block = StateView({**pools, **lending}), block_context(m, lending, raw)
+    cfg = liquidation_config(m, pools, graph_router(PoolGraph.from_entries(pools)))
+    strategy = AaveV3Liquidation(refs_from_manifest(m)[0], cfg)
+    opps = strategy.evaluate(m["borrowers"]["aave_v3"], view, block)
+    batched = [(u, parts) for u, parts in units(opps) if len(parts) > 1]
+    assert batched, ("the shock must make two independent liquidations",
+                     [(o.detail["borrower"], o.detail["debt_asset"]) for o in opps])  # fmt: skip
+    return batched[0]
+
+
+async def _submit(chain: Devnet, group: tuple[Opportunity, ...]) -> list[Any]:
+    """The runner's submit: `submit_batched` over the live devnet pipeline."""
+    m = chain.manifest
+    searcher = m["accounts"]["searcher"]
+    executor = await asyncio.to_thread(deploy_executor, m)
+    client = build_client(m["rpc_url"])
+    signer = Signer(SecretKey.from_hex(searcher["private_key"]))
+
+    async def send_raw(raw: bytes) -> str:
+        return str(await client.request("eth_sendRawTransaction", ["0x" + raw.hex()]))
+
+    nonces = NonceManager(client, chain_id=int(m["chain_id"]), address=signer.address,
+                          sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
+    pipeline = PublicMempoolExecutor(client, ForkSimulator(m["rpc_url"]), nonces,
+                                     fee_params=fee_params("devnet"), caps=DEVNET_CAPS,
+                                     poll_interval=0.02)  # fmt: skip
+    head = int(await client.request("eth_blockNumber", []), 16)
+
+    async def send(sent: Any) -> list[Any]:
+        return await pipeline.execute_group([
+            Approved(o.plan, executor, o.expected_profit, o.gas_estimate, head + 1,
+                     eth_price=o.eth_price, strategy=o.strategy, plan_id=plan_key(o))
+            for o in sent
+        ])  # fmt: skip
+
+    try:
+        return await submit_batched(group, send)
+    finally:
+        await client.close()
+
+
+def _debt(chain: Devnet, user: str) -> int:
+    """Aave getUserAccountData(user).totalDebtBase."""
+    sel = function_signature_to_4byte_selector("getUserAccountData(address)")
+    data = "0x" + (sel + encode(["address"], [user])).hex()
+    answer = chain.d.rpc("eth_call", {"to": chain.manifest["aave_v3"]["pool"], "data": data})
+    return int(answer[2 + 64 : 2 + 128], 16)
+
+
+def _repay_all(chain: Devnet, part: Opportunity) -> None:
+    """The borrower repays its whole debt in the part's debt asset: healthy, not liquidatable."""
+    ctx, asset = chain.context(), part.detail["debt_asset"]
+    user = to_checksum_address(part.detail["borrower"])
+    symbol = next(s for s, t in ctx.tokens.items() if t.address.lower() == asset.lower())
+    pool = chain.manifest["aave_v3"]["pool"]
+    ctx.fund(symbol, user, ctx.units(symbol, 10_000_000))
+    ctx.approve(symbol, user, pool)
+    sel = function_signature_to_4byte_selector("repay(address,uint256,uint256,address)")
+    args = encode(["address", "uint256", "uint256", "address"], [asset, MAX, 2, user])
+    chain.d.send_raw_call(pool, "0x" + (sel + args).hex(), sender=user)
+
+
+def _logs(chain: Devnet, result: Submission) -> list[dict[str, Any]]:
+    receipt = chain.d.rpc("eth_getTransactionReceipt", result.tx_hash)
+    return [entry for entry in receipt["logs"] if entry["topics"][0] == GUARDED_FAILED]
+
+
+def test_two_liquidations_land_in_one_transaction(chain: Devnet) -> None:
+    merged, parts = _batch(chain)
+    assert merged.gas_estimate < sum(p.gas_estimate for p in parts)
+    debts = {p.detail["borrower"]: _debt(chain, p.detail["borrower"]) for p in parts}
+    results = asyncio.run(_submit(chain, parts))
+    result = results[0]
+    assert all(r is result for r in results), "one transaction for every part"
+    assert result.status is Status.INCLUDED, result
+    assert not _logs(chain, result), "no part failed"
+    for user, before in debts.items():
+        assert _debt(chain, user) < before, f"{user} not liquidated"
+    assert result.realised_profit >= merged.plan.min_profit
+    assert result.realised_profit >= merged.expected_profit * 99 // 100
+    print(f"batch of {len(parts)}: gas {result.gas_used} (estimate {merged.gas_estimate}, "
+          f"singles {sum(p.gas_estimate for p in parts)}), kept {result.realised_profit} "
+          f"of {merged.expected_profit} expected")  # fmt: skip
+
+
+def test_a_part_gone_before_the_batch_leaves_the_others_profit(chain: Devnet) -> None:
+    merged, parts = _batch(chain)
+    gone, kept = parts[-1], parts[:-1]
+    _repay_all(chain, gone)  # someone else got there first: the account is healthy now
+    before = {p.detail["borrower"]: _debt(chain, p.detail["borrower"]) for p in kept}
+    results = asyncio.run(_submit(chain, parts))
+    result = results[0]
+    assert result.status is Status.INCLUDED, result
+    failed = _logs(chain, result)
+    assert [int(entry["data"], 16) for entry in failed] == [len(parts) - 1]
+    for user, debt in before.items():
+        assert _debt(chain, user) < debt, f"{user} not liquidated"
+    alone = sum(p.expected_profit for p in kept)
+    assert result.realised_profit >= merged.plan.min_profit
+    assert result.realised_profit >= alone * 99 // 100
+    gas_wei = result.gas_used * (result.fees.max_fee_per_gas if result.fees else 0)
+    assert result.realised_profit * 10**18 // merged.eth_price > gas_wei // 2, "paid its gas"
