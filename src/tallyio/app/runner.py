@@ -51,6 +51,7 @@ class EngineOptions:
     strategies: Sequence[str] | None = None  # names to run; None: all that the market supports
     risk_config: Path | None = None  # config/risk/*.toml; None: no gate (tests of the engine)
     state_dir: Path = Path(".tallyio")  # the breaker's state file lives here
+    fee_chain: str = "devnet"  # execution.fees.FEE_PARAMS entry: how the chain prices gas
 
 
 @dataclass(slots=True)
@@ -101,23 +102,24 @@ def deploy_executor(manifest: dict[str, Any]) -> str:
 
 
 def _pipeline(
-    manifest: dict[str, Any], client: ChainClient, journal: JournalStore | None, live: bool,
-    metrics: Any,
+    market: DevnetMarket, client: ChainClient, journal: JournalStore | None,
+    options: EngineOptions, signer: Signer | None, owner: str,
 ) -> Pipeline:  # fmt: skip
-    searcher = manifest["accounts"]["searcher"]
-    common: dict[str, Any] = {"fee_params": fee_params("devnet"), "caps": DEVNET_CAPS,
+    common: dict[str, Any] = {"fee_params": fee_params(options.fee_chain), "caps": DEVNET_CAPS,
                               "journal": journal, "poll_interval": 0.02}  # fmt: skip
+    metrics = options.metrics
     if metrics is not None and hasattr(metrics, "execution"):
         common["metrics"] = metrics.execution
-    sim = ForkSimulator(manifest["rpc_url"])
-    if not live:
-        return PaperExecutor(client, sim, owner=searcher["address"], **common)
-    signer = Signer(SecretKey.from_hex(searcher["private_key"]))
+    sim = ForkSimulator(str(market.manifest["rpc_url"]))
+    if not options.live:
+        return PaperExecutor(client, sim, owner=owner, **common)
+    if signer is None:
+        raise ValueError("live mode needs a signer")
 
     async def send_raw(raw: bytes) -> str:
         return str(await client.request("eth_sendRawTransaction", ["0x" + raw.hex()]))
 
-    nonces = NonceManager(client, chain_id=int(manifest["chain_id"]), address=signer.address,
+    nonces = NonceManager(client, chain_id=market.chain_id, address=signer.address,
                           sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
     return PublicMempoolExecutor(client, sim, nonces, **common)
 
@@ -125,23 +127,32 @@ def _pipeline(
 async def build_devnet_engine(manifest: dict[str, Any], options: EngineOptions) -> Running:
     market = DevnetMarket.from_manifest(manifest)
     client = build_client(manifest["rpc_url"])
+    searcher = manifest["accounts"]["searcher"]
+    signer = Signer(SecretKey.from_hex(searcher["private_key"])) if options.live else None
     try:
-        return await _build(manifest, options, market, client)
+        executor = await asyncio.to_thread(deploy_executor, manifest)
+        return await build_engine(market, client, options, executor, signer,
+                                  owner=searcher["address"])  # fmt: skip
     except BaseException:
         await client.close()
         raise
 
 
-async def _build(
-    manifest: dict[str, Any], options: EngineOptions, market: DevnetMarket, client: ChainClient
-) -> Running:
-    executor = await asyncio.to_thread(deploy_executor, manifest)
+async def build_engine(
+    market: DevnetMarket, client: ChainClient, options: EngineOptions, executor_address: str,
+    signer: Signer | None, *, owner: str | None = None,
+) -> Running:  # fmt: skip
+    """The engine over `market` (a devnet's, or a chain config's ChainMarket), calling the
+    TallyExecutor at `executor_address`: live it sends from `signer`; paper it simulates as
+    `owner` (the executor's owner; default the signer). The caller closes `client` on failure."""
+    executor = executor_address
+    owner = owner or (signer.address if signer is not None else "")
     latest = await client.request("eth_getBlockByNumber", ["latest", False])
     head = block_from_rpc(market.chain_id, latest)
     state = await market.load_state(client, head)
     strategies = build_strategies(market, state, options.strategies)
     journal = JournalStore(options.journal_path) if options.journal_path else None
-    pipeline = _pipeline(manifest, client, journal, options.live, options.metrics)
+    pipeline = _pipeline(market, client, journal, options, signer, owner)
     policy = FeePolicy(priority_fee=options.priority_fee)
 
     async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
