@@ -106,9 +106,8 @@ class StaticControl:
                 "chains": [chain]}  # fmt: skip
 
     def strategies(self) -> list[dict[str, Any]]:
-        names = {t["strategy"] for t in self.view.all_trades()} | {
-            o["strategy"] for o in self.view.opportunities(limit=10**9)}  # fmt: skip
-        return [{"name": n, "kind": n, "enabled": False} for n in sorted(names - {""})]
+        names = self.view.strategy_names()
+        return [{"name": n, "kind": n, "enabled": False} for n in sorted(names)]
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         raise ReadOnlyError(self.NOTE)

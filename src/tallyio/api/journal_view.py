@@ -5,8 +5,12 @@ row) if it has. Profit is in the plan's profit-token base units, exact, as a dec
 (JSON numbers lose precision past 2**53): the realised profit of a mined trade, the simulated
 one of a paper trade. `net_profit` is that minus gas, priced in the same token.
 
-Written over `JournalStore.rows`, which reads whole tables: fine for a day's journal; the
-journal's own paged queries replace these when they land.
+Opportunities page in SQL through the journal's own query (`journal.queries.opportunities`)
+when no status filter is asked for (the status is the plan's latest decision, joined per row of
+the page). Trades and PnL stay here, over `JournalStore.rows` (whole tables: fine for a day's
+journal): the journal's queries count a trade only once it ended and PnL only what landed,
+while the API shows a trade from its first submission and counts a paper trade's simulated
+profit.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Literal, Protocol
+
+from tallyio.journal import JournalStore, queries
 
 Row = dict[str, Any]
 GroupBy = Literal["strategy", "chain", "day"]
@@ -77,10 +83,21 @@ class JournalView:
         self, limit: int = 50, offset: int = 0, *, strategy: str | None = None,
         status: str | None = None, since: float | None = None,
     ) -> list[Row]:  # fmt: skip
+        journal = self.journal
+        if status is None and isinstance(journal, JournalStore):  # page in SQL
+            page = queries.opportunities(journal, limit, offset, strategy=strategy, since=since)
+            return [self.opportunity(r, _last(journal.rows("decisions", plan_id=r["plan_id"])))
+                    for r in page]  # fmt: skip
         decisions = _latest(self.journal.rows("decisions"))
         found = [self.opportunity(r, decisions.get(r["plan_id"]))
                  for r in self.journal.rows("opportunities")]  # fmt: skip
         return _page([o for o in found if _match(o, strategy, status, since)], limit, offset)
+
+    def strategy_names(self) -> set[str]:
+        """Every strategy the journal names (opportunities and trades)."""
+        names = {t["strategy"] for t in self.all_trades()}
+        names |= {o["strategy"] for o in self.journal.rows("opportunities")}
+        return names - {""}
 
     # -- trades ----------------------------------------------------------------------------
     def _strategies(self) -> dict[str, str]:

@@ -55,7 +55,7 @@ Control = Annotated[EngineControl, Depends(_control)]
 class BreakerReset(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     scope: str = Field("all", min_length=1, max_length=100,
-                       description='"all", a strategy name or a chain name')  # fmt: skip
+                       description='"all", "global" or a strategy name')  # fmt: skip
 
 
 @public.get("/health", summary="liveness; the only route without a key")
