@@ -65,6 +65,8 @@ ETH_CALLS = 200
 SHOCK_PCT = -9.0
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 5.0
+# The runner's liquidation strategies (its --strategies choice); arbitrage has its own bench.
+LIQUIDATIONS = ("aave_v3_liquidation", "venus_liquidation")
 STAGES = ("state", "screen", "confirm", "sizing", "plan", "simulate", "fees", "sign")
 
 
@@ -175,7 +177,7 @@ async def _engine(
     )
     state = MarketState({**dict(loaded.items()), **synthetic}, handlers, block=head.number,
                         block_hash=head.hash)  # fmt: skip
-    strategies = build_strategies(market, state)
+    strategies = build_strategies(market, state, LIQUIDATIONS)
     _instrument(strategies, rec)
     searcher = manifest["accounts"]["searcher"]
     signer = Signer(SecretKey.from_hex(searcher["private_key"]))

@@ -50,20 +50,35 @@ def sweep(book: HealthBook, prices: F64) -> F64:
     Elementwise over whole columns (the loop runs over the few assets, never over positions),
     so no BLAS threads fight over a busy machine.
     """
+    return _ratio(*_sums(book, prices))
+
+
+def _sums(book: HealthBook, prices: F64) -> tuple[F64, F64]:
+    """Per account: weighted collateral and debt at `prices`."""
     a, m = book.amounts, len(prices)
     wc, wd = book.coll_factor * prices, book.debt_factor * prices
     coll, debt, tmp = a[0] * wc[0], a[m] * wd[0], np.empty(a.shape[1])
     for j in range(1, m):
         coll += np.multiply(a[j], wc[j], out=tmp)
         debt += np.multiply(a[m + j], wd[j], out=tmp)
-    out = np.full(a.shape[1], np.inf)
+    return coll, debt
+
+
+def _ratio(coll: F64, debt: F64) -> F64:
+    out = np.full(len(coll), np.inf)
     np.divide(coll, debt, out=out, where=debt > 0)
     return out
 
 
+# Incremental sums drift by float rounding; past this many moves they are summed afresh.
+RESUM_EVERY = 256
+
+
 @dataclass(slots=True)
 class HealthBook:
-    """Columns: `amounts` is (2m, n) - rows 0..m-1 scaled collateral, m..2m-1 scaled debt."""
+    """Columns: `amounts` is (2m, n) - rows 0..m-1 scaled collateral, m..2m-1 scaled debt.
+    `coll` and `debt` keep each account's weighted sums, so one asset's move is two
+    multiply-adds over the book and a division, not a sweep over every asset."""
 
     accounts: list[str]
     assets: list[str]
@@ -72,11 +87,18 @@ class HealthBook:
     debt_factor: F64  # (m,) scaled debt -> value per unit of price
     prices: F64  # (m,)
     hf: F64 = field(default_factory=lambda: np.zeros(0))
+    coll: F64 = field(default_factory=lambda: np.zeros(0))
+    debt: F64 = field(default_factory=lambda: np.zeros(0))
     _rows: dict[str, int] = field(default_factory=dict)
+    _moves: int = 0
 
     def __post_init__(self) -> None:
         self._rows = {a: i for i, a in enumerate(self.accounts)}
-        self.hf = sweep(self, self.prices)
+        self._resum()
+
+    def _resum(self) -> None:
+        self.coll, self.debt = _sums(self, self.prices)
+        self.hf, self._moves = _ratio(self.coll, self.debt), 0
 
     def holders(self, j: int) -> npt.NDArray[np.intp]:
         m = len(self.assets)
@@ -85,32 +107,46 @@ class HealthBook:
     def rescreen(self, rows: npt.NDArray[np.intp]) -> None:
         """Recompute `rows` only; past 1/8 of the book a full sweep is cheaper than gathers."""
         if len(rows) * 8 > len(self.accounts):
-            self.hf = sweep(self, self.prices)
+            self._resum()
             return
         m = len(self.assets)
         sub = self.amounts[:, rows]
         coll = (self.coll_factor * self.prices) @ sub[:m]
         debt = (self.debt_factor * self.prices) @ sub[m:]
-        out = np.full(len(rows), np.inf)
-        np.divide(coll, debt, out=out, where=debt > 0)
-        self.hf[rows] = out
+        self.coll[rows], self.debt[rows] = coll, debt
+        self.hf[rows] = _ratio(coll, debt)
 
     def set_price(self, asset: str, price: float) -> None:
         """A feed moved: re-screen only the accounts holding `asset`."""
         j = self.assets.index(asset)
-        self.prices[j] = price
-        self.rescreen(self.holders(j))
+        self._move(j, float(self.coll_factor[j]), float(self.debt_factor[j]), price)
 
     def set_factors(self, asset: str, coll: float, debt: float) -> None:
         j = self.assets.index(asset)
-        self.coll_factor[j], self.debt_factor[j] = coll, debt
-        self.rescreen(self.holders(j))
+        self._move(j, coll, debt, float(self.prices[j]))
 
     def set_asset(self, asset: str, coll: float, debt: float, price: float) -> None:
         """Factors and price of one asset at once: one re-screen of its holders, not two."""
-        j = self.assets.index(asset)
+        self._move(self.assets.index(asset), coll, debt, price)
+
+    def _move(self, j: int, coll: float, debt: float, price: float) -> None:
+        """Asset j's weights change: its part of every account's sums moves by the difference
+        (an account without the asset adds an exact zero)."""
+        dc = coll * price - float(self.coll_factor[j] * self.prices[j])
+        dd = debt * price - float(self.debt_factor[j] * self.prices[j])
         self.coll_factor[j], self.debt_factor[j], self.prices[j] = coll, debt, price
-        self.rescreen(self.holders(j))
+        if not (dc or dd):
+            return
+        self._moves += 1
+        if self._moves >= RESUM_EVERY:
+            self._resum()
+            return
+        m = len(self.assets)
+        if dc:
+            self.coll += self.amounts[j] * dc
+        if dd:
+            self.debt += self.amounts[m + j] * dd
+        self.hf = _ratio(self.coll, self.debt)
 
     def set_row(self, account: str, row: F64) -> None:
         i = self._rows.get(account)
@@ -120,6 +156,7 @@ class HealthBook:
             self._rows[account] = i
             self.amounts = np.hstack([self.amounts, row[:, None]])
             self.hf = np.append(self.hf, np.inf)
+            self.coll, self.debt = np.append(self.coll, 0.0), np.append(self.debt, 0.0)
         else:
             self.amounts[:, i] = row
         self.rescreen(np.array([i]))
