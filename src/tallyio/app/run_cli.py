@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tallyio.app.chain_run import add_chain_arguments, handle_chain
+
 HELP = "run the engine (liquidations first, then arbitrage) over the chain a config names"
 
 
@@ -56,6 +58,7 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="send alerts as the [alerts] table of this TOML file says "
                         "(example: deploy/tallyio.example.toml)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    add_chain_arguments(p)
     p.set_defaults(handler=handle)
     return p
 
@@ -65,15 +68,10 @@ def handle(args: argparse.Namespace) -> int:
     from tallyio.app.report import LiveReport
     from tallyio.app.runner import EngineOptions
     from tallyio.app.session import run_session
-    from tallyio.cli import CliError
 
     config = load_app_config(args.config)
-    if config.devnet is None:
-        names = ", ".join(c.name for c in config.chains) or "none"
-        raise CliError(
-            f"{args.config}: chains {names}: `run` drives a devnet config for now; "
-            "a mainnet market's reserves are not discovered from chain config yet"
-        )
+    if config.devnet is None:  # a config naming real chains: discover their market
+        return handle_chain(args, config)
     manifest = load_manifest(config.devnet)
     live = bool(args.live) or (config.mode == "live" and not args.paper)
     beside = _beside(args, live)  # bad keys or alerts config: fail before anything starts

@@ -39,11 +39,13 @@ async def run_session(
     manifest: dict[str, Any], options: EngineOptions, report: LiveReport,
     scenario: Callable[[Running], Awaitable[None]] | None = None, *,
     blocks: int | None = None, beside: Beside | None = None,
+    build: Callable[[EngineOptions], Awaitable[Running]] | None = None,
 ) -> Running:  # fmt: skip
     """Build the engine, run it (and the scenario beside it), and stop it cleanly. `beside`
-    (the API server, alerts) is entered once the engine is built, left before it is closed."""
+    (the API server, alerts) is entered once the engine is built, left before it is closed.
+    `build` builds it instead of the devnet's `manifest` (a chain config: app/chain_run.py)."""
     options.listeners = [*options.listeners, report]
-    running = await build_devnet_engine(manifest, options)
+    running = await (build(options) if build else build_devnet_engine(manifest, options))
     view, market = running.engine.state.view, running.market
     report.usd = lambda token, amount: market.usd(view, token, amount)
     until = running.engine.state.block + blocks if blocks else None
