@@ -69,6 +69,13 @@ def best_size(cycle: Cycle, fee: LoanFee, top: int) -> int:
     return max(values[k], *(profit(cycle, fee, x) for x in range(lo, hi + 1)))
 
 
+def _pays_somewhere(cycle: Cycle, top: int) -> bool:
+    """Profit (before any fee) is concave in the size, so a cycle that pays somewhere pays at
+    some point of a coarse log grid from top / 10**7 up. Not at top / 10**9: a few base units of
+    an 8- or 6-decimal token round to nothing on the way and hide every cycle through it."""
+    return any(profit(cycle, LoanFee(), max(1, top // 10**k)) > 0 for k in range(8))
+
+
 def _uses_vault(cycle: Cycle) -> bool:
     return any(type(p).__name__ == "WeightedPool" for p, _, _ in cycle)
 
@@ -91,7 +98,7 @@ def ranked(entries: Any, config: ArbitrageConfig, block: BlockContext) -> list[t
         if price is None:
             continue
         top = config.max_notional_wei * price // ETH
-        if profit(cycle, LoanFee(), max(1, top // 10**9)) <= 0:  # concave: nothing pays
+        if not _pays_somewhere(cycle, top):
             continue
         aave = LoanFee(config.aave_premium_bps, 10_000, "half_up")
         fee = aave if _uses_vault(cycle) else LoanFee()

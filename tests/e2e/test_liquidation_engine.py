@@ -93,9 +93,11 @@ def _set_price(ctx: DeployContext, symbol: str, pct: float) -> int:
 
 
 def _options(tmp: Path) -> EngineOptions:
+    # The liquidation strategies alone: arbitrage beside them is tests/e2e/test_arbitrage_engine.py
     return EngineOptions(live=True, journal_path=tmp / "journal.db", state_dir=tmp,
                          risk_config=repo_root() / "config" / "risk" / "devnet.toml",
-                         poll_interval=0.02)  # fmt: skip
+                         poll_interval=0.02,
+                         strategies=("aave_v3_liquidation", "venus_liquidation"))  # fmt: skip
 
 
 def _landed(running: Running) -> list[tuple[Any, Any]]:

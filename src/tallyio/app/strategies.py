@@ -1,7 +1,8 @@
 """The strategies a devnet market supports, wired to its state: monitors, router, flash sources.
 
 Liquidations first (TallyIO's priority order): Aave V3 and Venus, each behind its health
-monitor. Arbitrage joins when its strategy module is present.
+monitor; then cyclic arbitrage over the same pool graph the liquidations sell through (the
+arbitrage strategy keeps the graph's pool values in step with the deltas).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tallyio.app.arbitrage import PricedArbitrage
 from tallyio.app.devnet_market import DevnetMarket
 from tallyio.core.engine import EngineStrategy
 from tallyio.state.graph import PoolGraph
@@ -66,6 +68,7 @@ def build_strategies(
             VenusLiquidation(market.venus, config, venus_accounts),
             LendingMonitor(market.venus, state.get, venus_accounts, ts),
         ),
+        PricedArbitrage.build(market, graph, MIN_PROFIT_BPS),
     ]
     if names:
         out = [s for s in out if s.name in names]

@@ -134,8 +134,13 @@ class ArbitrageStrategy:
 
     def evaluate(self, pools: Iterable[str], block: BlockContext) -> list[Opportunity]:
         """Opportunities from the cycles through `pools` at the graph's state, best first."""
-        ids = self.index.screen(pools)[: self.config.max_candidates]
-        found = [self.opportunity(self.index.cycles[i], block) for i in ids.tolist()]
+        ids = self.index.screen(pools).tolist()
+        if len(ids) > self.config.max_candidates:
+            # The screen orders by marginal rate; a deep pool at a small edge can pay more than
+            # a shallow one at a large edge, so the cut keeps the largest estimated profits.
+            ids.sort(key=lambda i: self.estimate_wei(self.index.cycles[i], block), reverse=True)
+            ids = ids[: self.config.max_candidates]
+        found = [self.opportunity(self.index.cycles[i], block) for i in ids]
         best = sorted((o for o in found if o is not None), key=_net, reverse=True)
         return best[: self.config.max_opportunities]
 
@@ -182,12 +187,18 @@ class ArbitrageStrategy:
 
         return size_quote(quote, fee, max_in, guess=self._guess(cycle, pools, fee))
 
+    def estimate_wei(self, cycle: Cycle, block: BlockContext) -> float:
+        """The float estimate of the cycle's best profit in wei (before loan fee and gas) from
+        its virtual constant-product legs: out(x) = a x / (b + c x), best at (sqrt(ab) - b) / c."""
+        price = block.eth_price(cycle[0].token_in)
+        a, b, c = _virtual_chain(cycle, [self.graph.pools[h.pool] for h in cycle])
+        if not (price and c > 0 and a > b and math.isfinite(a * b)):
+            return 0.0
+        x = (math.sqrt(a * b) - b) / c
+        return (a * x / (b + c * x) - x) * ETH / price
+
     def _guess(self, cycle: Cycle, pools: list[Any], fee: LoanFee) -> int:
-        a, b, c = 1.0, 1.0, 0.0
-        for hop, pool in zip(cycle, pools, strict=True):
-            leg = virtual_leg(pool, hop.token_in, hop.token_out)
-            g = leg.keep
-            a, b, c = g * leg.reserve_out * a, leg.reserve_in * b, leg.reserve_in * c + g * a
+        a, b, c = _virtual_chain(cycle, pools)
         k = 1.0 + fee.numerator / fee.denominator
         if not (c > 0 and a > b * k and math.isfinite(a * b)):
             return 0
@@ -286,6 +297,16 @@ class ArbitrageStrategy:
                 "net_wei": (sizing.profit - gas_cost) * ETH // eth_price,
             },
         )
+
+
+def _virtual_chain(cycle: Cycle, pools: list[Any]) -> tuple[float, float, float]:
+    """(a, b, c) of the cycle's virtual legs composed: out(x) = a x / (b + c x)."""
+    a, b, c = 1.0, 1.0, 0.0
+    for hop, pool in zip(cycle, pools, strict=True):
+        leg = virtual_leg(pool, hop.token_in, hop.token_out)
+        g = leg.keep
+        a, b, c = g * leg.reserve_out * a, leg.reserve_in * b, leg.reserve_in * c + g * a
+    return a, b, c
 
 
 def _net(opportunity: Opportunity) -> int:

@@ -1,0 +1,77 @@
+"""Cyclic arbitrage on a devnet market: the strategy's config from the manifest, and the USD
+sizes the risk limits read, priced at the market's oracle.
+
+`ArbitrageStrategy` itself is pure and knows no USD (its sizes are in tokens and wei); the
+risk gate's notional and flash-loan limits are in whole dollars, so this wrapper fills them in
+from the Aave oracle prices in state (the same prices the liquidations use), and names the
+route by token symbols for the live report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from tallyio.app.devnet_market import DevnetMarket
+from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.state.graph import PoolGraph
+from tallyio.state.prices import price_key
+from tallyio.state.store import Delta, StateView
+from tallyio.strategies.arbitrage import ArbitrageConfig, ArbitrageStrategy
+
+USD_UNIT = 10**8  # the Aave oracle's USD prices have 8 decimals
+
+
+def arbitrage_config(market: DevnetMarket, keep_share_bps: int) -> ArbitrageConfig:
+    """Lenders from the manifest: the Balancer vault (and its fee), the Aave pool (its premium,
+    the reserves it lends); V3 pools outside a cycle lend too."""
+    m = market.manifest
+    balancer = m.get("balancer_v2", {})
+    return ArbitrageConfig(
+        balancer_vault=str(balancer.get("vault", "")),
+        balancer_fee=int(balancer.get("flash_loan_fee_percentage", 0)),
+        aave_pool=market.aave.pool,
+        aave_premium_bps=int(m["aave_v3"].get("flashloan_premium_bps", 5)),
+        aave_tokens=frozenset(r.asset for r in market.aave.reserves),
+        keep_share_bps=keep_share_bps,
+    )
+
+
+class PricedArbitrage:
+    """The engine's arbitrage strategy: `ArbitrageStrategy` with USD sizes for the risk gate."""
+
+    name = "arbitrage"
+
+    def __init__(self, inner: ArbitrageStrategy, market: DevnetMarket) -> None:
+        self.inner, self.market = inner, market
+        self._whole = True  # the first block after start (or a reload) searches every cycle
+
+    @classmethod
+    def build(cls, market: DevnetMarket, graph: PoolGraph, keep_share_bps: int) -> PricedArbitrage:
+        return cls(ArbitrageStrategy(arbitrage_config(market, keep_share_bps), graph), market)
+
+    def sync(self, view: StateView) -> None:
+        self.inner.sync(view)
+        self._whole = True
+
+    def process(
+        self, deltas: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        found = self.inner.process(deltas, view, block)
+        if self._whole:  # a cycle that paid before we started moved no pool: it has no delta
+            self._whole = False
+            found = self.inner.evaluate(list(self.inner.graph.pools), block)
+        return [self._priced(o, view) for o in found]
+
+    def _priced(self, opp: Opportunity, view: StateView) -> Opportunity:
+        loan = opp.plan.loan
+        usd = self.usd(view, loan.token, loan.amount)
+        route = [self.market.symbol(getattr(a, "token_in", "?")) for a in opp.plan.actions]
+        detail = {**opp.detail, "route": ">".join([*route, route[0]])}
+        return replace(opp, notional_usd=usd, flash_loan_usd=usd, detail=detail)
+
+    def usd(self, view: StateView, token: str, amount: int) -> int:
+        """Whole dollars of `amount` base units of `token` at the oracle (0 when unpriced)."""
+        price = view.get(price_key("aave_v3", self.market.aave.pool, token.lower())) or 0
+        unit = 10 ** self.market.decimals.get(token.lower(), 18)
+        return int(amount * price // (USD_UNIT * unit))
