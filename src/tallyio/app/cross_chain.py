@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tallyio.app.runner import _pipeline, deploy_executor
+from tallyio.app.runner import EngineOptions, deploy_executor, make_pipeline
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.node import NodeCollector
@@ -37,6 +37,7 @@ from tallyio.core.opportunity import BlockContext, Opportunity
 from tallyio.execution.executors import Approved
 from tallyio.execution.fees import FeePolicy
 from tallyio.execution.pipeline import Pipeline, Status, Submission
+from tallyio.execution.signer import SecretKey, Signer
 from tallyio.execution.submit import head, token_balances
 from tallyio.journal import JournalStore
 from tallyio.risk.config import ExposureLimit
@@ -331,7 +332,11 @@ async def _chain(
                             block_hash=latest.hash)  # fmt: skip
         collector = NodeCollector(client, chain_id, start=latest,
                                   poll_interval=options.poll_interval)  # fmt: skip
-        pipeline = _pipeline(manifest, client, journal, options.live, None)
+        searcher = manifest["accounts"]["searcher"]
+        signer = Signer(SecretKey.from_hex(searcher["private_key"])) if options.live else None
+        pipeline = make_pipeline(str(manifest["rpc_url"]), chain_id, client, journal,
+                                 EngineOptions(live=options.live), signer,
+                                 searcher["address"])  # fmt: skip
     except BaseException:
         await client.close()
         raise

@@ -101,16 +101,28 @@ def deploy_executor(manifest: dict[str, Any]) -> str:
     return str(contract.address)
 
 
-def _pipeline(
-    market: DevnetMarket, client: ChainClient, journal: JournalStore | None,
+def fee_caps(options: EngineOptions, chain_id: int) -> FeeCaps:
+    """The risk config's max gas price for this chain caps every fee we bid (tip included);
+    without a risk config, the devnet's wide caps."""
+    if options.risk_config is None:
+        return DEVNET_CAPS
+    top = load_risk_config(options.risk_config).limits_for("", chain_id).max_gas_price
+    return FeeCaps(max_fee_per_gas=top, max_priority_fee_per_gas=top)
+
+
+def make_pipeline(
+    rpc_url: str, chain_id: int, client: ChainClient, journal: JournalStore | None,
     options: EngineOptions, signer: Signer | None, owner: str,
 ) -> Pipeline:  # fmt: skip
-    common: dict[str, Any] = {"fee_params": fee_params(options.fee_chain), "caps": DEVNET_CAPS,
+    """Paper (simulate, journal, sign nothing) unless `options.live`: then the public mempool
+    executor signing with `signer`."""
+    common: dict[str, Any] = {"fee_params": fee_params(options.fee_chain),
+                              "caps": fee_caps(options, chain_id),
                               "journal": journal, "poll_interval": 0.02}  # fmt: skip
     metrics = options.metrics
     if metrics is not None and hasattr(metrics, "execution"):
         common["metrics"] = metrics.execution
-    sim = ForkSimulator(str(market.manifest["rpc_url"]))
+    sim = ForkSimulator(rpc_url)
     if not options.live:
         return PaperExecutor(client, sim, owner=owner, **common)
     if signer is None:
@@ -119,7 +131,7 @@ def _pipeline(
     async def send_raw(raw: bytes) -> str:
         return str(await client.request("eth_sendRawTransaction", ["0x" + raw.hex()]))
 
-    nonces = NonceManager(client, chain_id=market.chain_id, address=signer.address,
+    nonces = NonceManager(client, chain_id=chain_id, address=signer.address,
                           sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
     return PublicMempoolExecutor(client, sim, nonces, **common)
 
@@ -152,7 +164,8 @@ async def build_engine(
     state = await market.load_state(client, head)
     strategies = build_strategies(market, state, options.strategies)
     journal = JournalStore(options.journal_path) if options.journal_path else None
-    pipeline = _pipeline(market, client, journal, options, signer, owner)
+    rpc_url = str(market.manifest["rpc_url"])
+    pipeline = make_pipeline(rpc_url, market.chain_id, client, journal, options, signer, owner)
     policy = FeePolicy(priority_fee=options.priority_fee)
 
     async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
