@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from tallyio.chain.errors import ChainError
@@ -88,7 +88,7 @@ class MempoolCollector:
             await asyncio.sleep(self.poll_interval)
 
 
-async def merge(*streams: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def merge(*streams: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
     """Events from several collectors as they come, one stream for the engine's loop; ends
     when every stream has ended, and closes them all when the consumer stops early."""
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
