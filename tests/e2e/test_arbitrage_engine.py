@@ -23,6 +23,7 @@ and send the arbitrage only if it still pays after it.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,9 +37,11 @@ from tallyio.app.report import LiveReport
 from tallyio.app.runner import EngineOptions, Running
 from tallyio.app.session import run_session, settle
 from tallyio.chain import build_client
-from tallyio.core.opportunity import ETH, BlockContext
+from tallyio.core.engine import plan_key
+from tallyio.core.opportunity import ETH, BlockContext, Kind
 from tallyio.devnet.context import TOKENS
-from tallyio.devnet.scenarios import all_pools, dislocate
+from tallyio.devnet.deployer import load_artifact
+from tallyio.devnet.scenarios import V3_POOL, V3_ROUTER, all_pools, dislocate
 from tallyio.execution.pipeline import Status
 from tallyio.journal import JournalStore
 from tallyio.paths import repo_root
@@ -195,3 +198,108 @@ def test_each_dislocation_is_arbitraged_in_the_next_block(
         taken += got > 0
     assert taken >= 2, (f"seed {seed}: too few dislocations paid to prove much", steps)
     assert _check_journal(tmp_path / "journal.db") >= taken
+
+
+# -- a liquidation and an arbitrage through one pool, in one block -------------------------------
+SHOCK_PCT = -8.0  # WETH's USD feed: Aave borrowers become liquidatable
+DISLOCATION_BPS = 200  # WETH 2% dearer in the 0.05% WETH/USDC pool: where seized WETH sells best
+
+
+def _weth_usdc_pool(m: dict[str, Any]) -> dict[str, Any]:
+    pools = m["uniswap_v3"]["pools"]
+    return next(p for p in pools if {p["symbol0"], p["symbol1"]} == {"WETH", "USDC"}
+                and p["fee"] == 500)  # fmt: skip
+
+
+def _one_block(chain: Devnet, txs: list[dict[str, Any]]) -> int:
+    """Mine `txs` together in one block (interval mining paused meanwhile); its number."""
+    chain.d.rpc("evm_setIntervalMining", 0)
+    chain.d.rpc("evm_setAutomine", False)
+    try:
+        hashes = [chain.d.rpc("eth_sendTransaction", tx) for tx in txs]
+        chain.d.rpc("evm_mine")
+    finally:
+        chain.d.rpc("evm_setIntervalMining", 1)
+    receipts = [chain.d.wait_receipt(h, "scenario tx") for h in hashes]
+    blocks = {int(r["blockNumber"], 16) for r in receipts}
+    assert len(blocks) == 1 and all(r["status"] == "0x1" for r in receipts), receipts
+    return blocks.pop()
+
+
+def _shock_and_dislocate(chain: Devnet) -> int:
+    """WETH's feed down 8% and WETH 2% up in the WETH/USDC 0.05% pool, in one block."""
+    ctx, m = chain.context(), chain.manifest
+    ref = _weth_usdc_pool(m)
+    trader, usdc, weth = chain.account("trader"), ctx.tokens["USDC"], ctx.tokens["WETH"]
+    pool = chain.d.at(load_artifact(V3_POOL), ref["address"])
+    sqrt_price = int(pool.functions.slot0().call()[0])
+    weth_is_0 = ref["symbol0"] == "WETH"
+    move = 10_000 + DISLOCATION_BPS if weth_is_0 else 10_000 * 10_000 // (10_000 + DISLOCATION_BPS)
+    limit = math.isqrt(sqrt_price * sqrt_price * move // 10_000)
+    budget = int(usdc.functions.balanceOf(ref["address"]).call()) * 10 + 1
+    ctx.fund("USDC", trader, budget)  # mined before: only the two moves share the block
+    ctx.approve("USDC", trader, m["uniswap_v3"]["router"])
+    router = chain.d.at(load_artifact(V3_ROUTER), m["uniswap_v3"]["router"])
+    swap = router.functions.exactInputSingle(
+        (usdc.address, weth.address, 500, trader, 2**63, budget, 0, limit)
+    )
+    feed = ctx.feeds["WETH"]
+    price = int(feed.functions.latestAnswer().call()) * round(10_000 + SHOCK_PCT * 100) // 10_000
+    return _one_block(chain, [
+        {"from": ctx.deployer, "to": feed.address, "gas": hex(200_000),
+         "data": feed.functions.setAnswer(price)._encode_transaction_data()},
+        {"from": trader, "to": router.address, "gas": hex(1_000_000),
+         "data": swap._encode_transaction_data()},
+    ])  # fmt: skip
+
+
+def _tx_index(chain: Devnet, result: Any) -> int:
+    receipt = chain.d.rpc("eth_getTransactionReceipt", result.tx_hash)
+    return int(receipt["transactionIndex"], 16)
+
+
+def test_a_liquidation_and_an_arbitrage_through_one_pool_are_simulated_together(
+    chain: Devnet, tmp_path: Path
+) -> None:
+    groups: list[list[tuple[Any, Any]]] = []  # every execute_group call: (Approved, Submission)
+    moved: list[int] = []
+
+    async def scenario(running: Running) -> None:
+        real = running.pipeline.execute_group
+
+        async def watched(group: Any, *args: Any) -> list[Any]:  # the real one, recorded
+            results = await real(group, *args)
+            groups.append(list(zip(group, results, strict=True)))
+            return results
+
+        running.pipeline.execute_group = watched  # type: ignore[method-assign,assignment]
+        await settle(running)
+        moved.append(await asyncio.to_thread(_shock_and_dislocate, chain))
+        await settle(running)
+
+    running = _run(chain, tmp_path, scenario)
+    p, pool = moved[0], _weth_usdc_pool(chain.manifest)["address"].lower()
+    _no_losses(chain, running)
+    _check_journal(tmp_path / "journal.db")
+    opps = {plan_key(o): o for o, _ in running.engine.stats.results}
+    mixed = [
+        g
+        for g in groups
+        if {opps[a.plan_id].kind for a, _ in g} == {Kind.LIQUIDATION, Kind.ARBITRAGE}
+    ]
+    assert len(mixed) == 1, ("one group must hold both", groups, _history(running))
+    group = [(opps[a.plan_id], r) for a, r in mixed[0]]
+    kinds = [o.kind for o, _ in group]
+    assert kinds == sorted(kinds), kinds  # liquidations first: the engine's priority order
+    assert all(o.block == p for o, _ in group)
+    liquidations = [(o, r) for o, r in group if o.kind is Kind.LIQUIDATION]
+    arbitrage = [(o, r) for o, r in group if o.kind is Kind.ARBITRAGE]
+    assert any(pool in o.touches for o, _ in liquidations), "the liquidation sells elsewhere"
+    assert any(pool in o.touches for o, _ in arbitrage), "the arbitrage goes elsewhere"
+    for _, r in liquidations:
+        assert r.status is Status.INCLUDED and r.block == p + 1, r
+    last_liquidation = max(_tx_index(chain, r) for _, r in liquidations)
+    for _, r in arbitrage:  # landed behind the liquidation it was simulated after, or dropped
+        assert r.status in (Status.INCLUDED, Status.REJECTED), r
+        if r.status is Status.INCLUDED:
+            assert r.block == p + 1 and _tx_index(chain, r) > last_liquidation, r
