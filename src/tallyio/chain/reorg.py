@@ -45,6 +45,11 @@ class HeadFollower:
         """Start following from a block already reflected in state (e.g. the snapshot block)."""
         self._hashes = {block.number: block.hash}
 
+    def drop_from(self, number: int) -> None:
+        """Forget blocks from `number` up (adopted but never delivered: gone before use)."""
+        for n in [n for n in self._hashes if n >= number]:
+            del self._hashes[n]
+
     async def advance(self, head: Block) -> tuple[Reorg | None, list[Block]]:
         if not self._hashes:
             self.seed(head)

@@ -69,11 +69,22 @@ class NodeCollector:
         reorg, blocks = self._pending
         out: list[Event] = [reorg] if reorg is not None else []
         for i, block in enumerate(blocks):
-            logs = await self._logs(block)
+            try:
+                logs = await self._logs(block)
+            except ChainError:
+                await self._forget_if_gone(block)
+                raise
             end = BlockEnd(self.chain_id, block.number, block.hash, head=i == len(blocks) - 1)
             out += [block, *logs, end]
         self._pending = None
         return out
+
+    async def _forget_if_gone(self, block: Block) -> None:
+        """A block adopted a moment ago that the node no longer has (replaced before we read its
+        logs): forget it and everything after, so the next step follows the chain that won."""
+        if await self.client.request("eth_getBlockByHash", [block.hash, False]) is None:
+            self.follower.drop_from(block.number)
+            self._pending = None
 
     async def events(self) -> AsyncIterator[Event]:
         backoff = self.poll_interval
