@@ -165,6 +165,7 @@ class Pipeline:
             await self._record("record_decision", a.plan_id, stage="executor",
                                approved=True, payload={"mode": self.mode})  # fmt: skip
             pending.append(asyncio.create_task(self._timed_send(a, quote)))  # started in order
+            await asyncio.sleep(0)  # it signs now, before the next simulation holds the GIL
         results = [p if isinstance(p, Submission) else await p for p in pending]
         for result in results:
             self.metrics.outcomes.labels(self.mode, result.status.value).inc()
