@@ -4,15 +4,18 @@ The devnet deploys every protocol from its real bytecode and seeds borrowers nea
 liquidation thresholds. The engine follows the chain block by block; a scenario drops
 collateral prices step by step, so borrowers on Aave V3 and Venus become liquidatable at
 different moments, and the engine liquidates them with flash loans through TallyExecutor (the
-devnet's funded searcher account signs: live on the devnet, never a real key). Each step prints
-what the engine saw and did; a summary table per strategy ends it. `--json` prints the same as
-one JSON document.
+devnet's funded searcher account signs: live on the devnet, never a real key). Then seeded
+random dislocations move one pool at a time (as `scenarios.random_dislocations` draws them), and
+the engine closes each with a flash-loan-funded cycle through the pools in the next block. Each
+step prints what the engine saw and did; a summary table per strategy ends it. `--json` prints
+the same as one JSON document.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import tempfile
 import time
@@ -27,12 +30,13 @@ from tallyio.devnet import deploy
 from tallyio.devnet.context import DeployContext, attach
 from tallyio.devnet.health import BorrowerHealth, all_borrowers
 from tallyio.devnet.node import pid_alive
-from tallyio.devnet.scenarios import price_shock
+from tallyio.devnet.scenarios import PoolRef, all_pools, dislocate, price_shock
 from tallyio.devnet.summary import render_summary
 from tallyio.paths import repo_root
 from tallyio.strategies.monitored import MonitoredLiquidation
 
 SHOCK_STEPS = (("WETH", -4.0), ("WBTC", -4.0), ("WETH", -4.0), ("WBTC", -4.0), ("WETH", -6.0))
+ARB_SEED, ARB_STEPS = 7, 4  # seeded random dislocations after the shocks
 
 
 def _table(rows: list[BorrowerHealth]) -> str:
@@ -76,7 +80,40 @@ def _risk_line(view: dict[str, Any]) -> str:
     return "\n".join(f"    {p}" for p in parts)
 
 
-def _scenario(ctx: DeployContext, steps: list[dict[str, Any]], quiet: bool) -> Any:
+def _pool_name(ref: PoolRef) -> str:
+    venue = f"V3 {ref.fee / 10_000:.2f}%" if ref.kind == "uniswap_v3" else "V2"
+    return f"{ref.symbol0}/{ref.symbol1} {venue} {ref.address[:8]}…"
+
+
+async def _dislocations(
+    running: Running, ctx: DeployContext, out: list[dict[str, Any]], quiet: bool
+) -> None:
+    """One pool at a time, drawn from ARB_SEED as `random_dislocations` draws them."""
+    rng = random.Random(ARB_SEED)  # noqa: S311 - scenario replay, not cryptography
+    pools = all_pools(ctx.manifest)
+    if not quiet:
+        print("\nNow random dislocations, one pool at a time: the engine closes each with a "
+              "flash-loan cycle through the other pools.", flush=True)  # fmt: skip
+    for _ in range(ARB_STEPS):
+        ref = rng.choice(pools)
+        pct = round(rng.uniform(0.5, 3.0), 2) * rng.choice((-1, 1))
+        await settle(running)
+        receipt = await asyncio.to_thread(dislocate, ctx, ref.address, pct)
+        block = int(receipt["blockNumber"], 16)
+        if not quiet:
+            print(f"\n── {_pool_name(ref)} {ref.symbol0} {pct:+.2f}% "
+                  f"(swap in block {block})", flush=True)  # fmt: skip
+        out.append({"pool": ref.address, "pair": f"{ref.symbol0}/{ref.symbol1}",
+                    "kind": ref.kind, "fee": ref.fee, "pct": pct, "block": block})  # fmt: skip
+        await settle(running)
+        # Blocks come only with transactions here: one more lets what was held back go.
+        await asyncio.to_thread(ctx.d.mine)
+    await settle(running)
+
+
+def _scenario(
+    ctx: DeployContext, steps: list[dict[str, Any]], moves: list[dict[str, Any]], quiet: bool
+) -> Any:
     async def run(running: Running) -> None:
         for symbol, pct in SHOCK_STEPS:
             await settle(running)
@@ -91,6 +128,7 @@ def _scenario(ctx: DeployContext, steps: list[dict[str, Any]], quiet: bool) -> A
                 print(_risk_line(view), flush=True)
             steps.append({"symbol": symbol, "pct": pct, "old_price": old, "new_price": new,
                           "block": block, "at_risk": view})  # fmt: skip
+        await _dislocations(running, ctx, moves, quiet)
 
     return run
 
@@ -112,13 +150,15 @@ def run_demo(json_output: bool = False, progress: Callable[[str], None] = print)
                   "collateral prices now fall step by step.", flush=True)  # fmt: skip
         live = LiveReport(quiet=json_output)
         steps: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
         options = EngineOptions(
             live=True, journal_path=state_dir / "journal.db", state_dir=state_dir,
             risk_config=repo_root() / "config" / "risk" / "devnet.toml",
         )  # fmt: skip
-        scenario = _scenario(ctx, steps, json_output)
+        scenario = _scenario(ctx, steps, moves, json_output)
         running = asyncio.run(run_session(manifest, options, live, scenario))
-        report |= {"executor": running.executor_address, "steps": steps, **live.as_dict()}
+        report |= {"executor": running.executor_address, "steps": steps,
+                   "dislocations": moves, **live.as_dict()}  # fmt: skip
         report["journal"] = str(state_dir / "journal.db")
         if not json_output:
             print("\nSummary\n" + live.summary_table())

@@ -1,5 +1,6 @@
 """`tallyio demo` (what `make demo` runs): a devnet, the engine live on it, prices falling step
-by step; both lending markets' borrowers liquidated by the engine; nothing left running."""
+by step, then pools dislocated one at a time; both lending markets' borrowers liquidated and the
+dislocations arbitraged by the engine; nothing left running."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def test_demo_json_reports_deployment_and_shutdown() -> None:
         tally = report["strategies"][name]
         assert tally["landed"] >= 2 and tally["failed"] == 0, tally
         assert all(int(v) > 0 for v in tally["profit"].values()), tally
+    assert len(report["dislocations"]) == 4
+    arbitrage = report["strategies"]["arbitrage"]
+    assert arbitrage["landed"] >= 2 and arbitrage["profit_usd"] > 0, arbitrage
+    assert not [t for t in report["trades"] if t["result"]["status"] == "reverted"]
     landed = [t for t in report["trades"] if t["result"]["status"] == "included"]
     assert all(int(t["result"]["realised_profit"]) > 0 for t in landed)
     assert report["left_running"] is False
@@ -49,6 +54,8 @@ def test_demo_text_is_readable() -> None:
         "Summary",
         "aave_v3_liquidation",
         "venus_liquidation",
+        "random dislocations",
+        "arbitrage",
         "devnet stopped",
     ):
         assert heading in out.stdout

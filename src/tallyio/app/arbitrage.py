@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from tallyio.app.devnet_market import DevnetMarket
 from tallyio.core.opportunity import BlockContext, Opportunity
@@ -45,6 +46,7 @@ class PricedArbitrage:
     def __init__(self, inner: ArbitrageStrategy, market: DevnetMarket) -> None:
         self.inner, self.market = inner, market
         self._whole = True  # the first block after start (or a reload) searches every cycle
+        self._carry: set[str] = set()  # pools of the last block's opportunities
 
     @classmethod
     def build(cls, market: DevnetMarket, graph: PoolGraph, keep_share_bps: int) -> PricedArbitrage:
@@ -61,6 +63,10 @@ class PricedArbitrage:
         if self._whole:  # a cycle that paid before we started moved no pool: it has no delta
             self._whole = False
             found = self.inner.evaluate(list(self.inner.graph.pools), block)
+        elif self._carry:  # one not taken (a conflict, a group-mate's simulation) moved nothing
+            found = _merged(found, self.inner.evaluate(sorted(self._carry), block),
+                            self.inner.config.max_opportunities)  # fmt: skip
+        self._carry = {p for o in found for p in o.detail["pools"]}
         return [self._priced(o, view) for o in found]
 
     def _priced(self, opp: Opportunity, view: StateView) -> Opportunity:
@@ -75,3 +81,12 @@ class PricedArbitrage:
         price = view.get(price_key("aave_v3", self.market.aave.pool, token.lower())) or 0
         unit = 10 ** self.market.decimals.get(token.lower(), 18)
         return int(amount * price // (USD_UNIT * unit))
+
+
+def _merged(a: list[Opportunity], b: list[Opportunity], limit: int) -> list[Opportunity]:
+    """Both lists without repeats (a cycle by its pools and token), best net first."""
+    seen: dict[tuple[Any, ...], Opportunity] = {}
+    for o in (*a, *b):
+        seen.setdefault((*o.detail["pools"], o.profit_token), o)
+    ranked = sorted(seen.values(), key=lambda o: int(o.detail["net_wei"]), reverse=True)
+    return ranked[:limit]

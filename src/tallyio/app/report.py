@@ -78,7 +78,8 @@ class LiveReport:
             self._say(f"  block {data['block']:>5}  {name:<22} paper  simulated, not sent")
         else:
             t.failed += status != "simulated"
-            self._say(f"  block {data['block']:>5}  {name:<22} {status}: {result.get('reason')}")
+            reason = str(result.get("reason"))  # a revert's hex arguments say little here
+            self._say(f"  block {data['block']:>5}  {name:<22} {status}: {reason[:60]}")
         self.trades.append({"strategy": name, **data})
 
     def summary_table(self) -> str:
@@ -113,4 +114,6 @@ class LiveReport:
 
 def _who(data: dict[str, Any]) -> str:
     account = data.get("account") or data.get("borrower")
-    return f"{str(account)[:10]}…" if account else ""
+    if account:
+        return f"{str(account)[:10]}…"
+    return str(data.get("route") or "")  # an arbitrage cycle: WETH>USDC>WETH
