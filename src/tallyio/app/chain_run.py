@@ -91,6 +91,16 @@ def check_mode(chain: ChainConfig, live: bool, keystore: str | None, executor: s
         )
 
 
+def relay_options(args: argparse.Namespace) -> tuple[tuple[str, ...], Signer | None]:
+    """--relay URLs ("devnet" only with a [devnet] config) and the relay reputation key
+    (--relay-key-keystore; None: a fresh key per run)."""
+    relays = tuple(getattr(args, "relay", None) or ())
+    if "devnet" in relays:
+        raise ChainRunError("--relay devnet needs a [devnet] config: give the relay's URL")
+    keystore = getattr(args, "relay_key_keystore", None)
+    return relays, unlock(keystore) if keystore and relays else None
+
+
 async def owner_of(client: ChainClient, executor: str) -> str:
     code = await client.request("eth_getCode", [executor, "latest"])
     if code in ("0x", "0x0", None):
@@ -101,7 +111,7 @@ async def owner_of(client: ChainClient, executor: str) -> str:
 
 async def build_chain_engine(
     chain: ChainConfig, options: EngineOptions, *, executor: str, signer: Signer | None,
-    scan_from: int = 0,
+    scan_from: int = 0, relay_signer: Signer | None = None,
 ) -> Running:  # fmt: skip
     """The engine over `chain`'s market, through `executor` (owned by `signer` when live)."""
     from tallyio.app.chain_market import discover_market
@@ -118,7 +128,8 @@ async def build_chain_engine(
             raise ChainRunError(f"executor {executor} is owned by {owner}, not {signer.address}")
         head = int(await client.request("eth_blockNumber"), 16)
         market = await discover_market(client, chain, head, scan_from=scan_from)
-        return await build_engine(market, client, options, executor, signer, owner=owner)
+        return await build_engine(market, client, options, executor, signer, owner=owner,
+                                  relay_signer=relay_signer)  # fmt: skip
     except BaseException:
         await client.close()
         raise
@@ -139,6 +150,7 @@ def handle_chain(args: argparse.Namespace, config: AppConfig) -> int:
         chain = pick_chain(config, args.chain)
         check_mode(chain, live, args.keystore, args.executor)
         signer = unlock(args.keystore) if live else None
+        relays, relay_signer = relay_options(args)
     except ChainRunError as exc:
         raise CliError(str(exc)) from None
     state_dir = Path(args.state_dir or ".tallyio") / chain.name
@@ -148,7 +160,7 @@ def handle_chain(args: argparse.Namespace, config: AppConfig) -> int:
                             priority_fee=int(args.priority_fee_gwei * 10**9),
                             risk_config=Path(args.risk_config or "config/risk/default.toml"),
                             state_dir=state_dir, metrics=_metrics(args.metrics_port),
-                            fee_chain=fee_chain(chain))  # fmt: skip
+                            fee_chain=fee_chain(chain), relay_urls=relays)  # fmt: skip
     beside, report = _beside(args, live), LiveReport(quiet=args.json)
     if not args.json:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on {chain.name} "
@@ -157,7 +169,8 @@ def handle_chain(args: argparse.Namespace, config: AppConfig) -> int:
 
     async def build(opts: EngineOptions) -> Running:
         return await build_chain_engine(chain, opts, executor=args.executor, signer=signer,
-                                        scan_from=args.scan_from)  # fmt: skip
+                                        scan_from=args.scan_from,
+                                        relay_signer=relay_signer)  # fmt: skip
 
     try:
         running = asyncio.run(run_session({}, options, report, blocks=args.blocks,

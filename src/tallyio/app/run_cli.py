@@ -57,6 +57,12 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--alerts", default=None, metavar="FILE",
                    help="send alerts as the [alerts] table of this TOML file says "
                         "(example: deploy/tallyio.example.toml)")  # fmt: skip
+    p.add_argument("--relay", action="append", default=None, metavar="URL",
+                   help="bundle relay (repeatable): backrun pending swaps, in bundles only; "
+                        "'devnet' starts a local relay for the run")  # fmt: skip
+    p.add_argument("--relay-key-keystore", default=None, metavar="PATH",
+                   help="key that signs relay requests (reputation only, no funds; default: "
+                        "the devnet's relay_signer, else a fresh key per run)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     add_chain_arguments(p)
     p.set_defaults(handler=handle)
@@ -81,14 +87,16 @@ def handle(args: argparse.Namespace) -> int:
     options = EngineOptions(live=live, journal_path=journal, strategies=args.strategy,
                             priority_fee=int(args.priority_fee_gwei * 10**9),
                             risk_config=Path(args.risk_config or "config/risk/devnet.toml"),
-                            state_dir=state_dir, metrics=_metrics(args.metrics_port))  # fmt: skip
+                            state_dir=state_dir, metrics=_metrics(args.metrics_port),
+                            relay_urls=tuple(args.relay or ()))  # fmt: skip
     if not args.json:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on devnet {manifest['rpc_url']}; "
               f"journal {journal}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
     try:
         running = asyncio.run(
-            run_session(manifest, options, report, blocks=args.blocks, beside=beside)
-        )
+            run_session(manifest, options, report, blocks=args.blocks, beside=beside,
+                        build=_relay_key_build(args, manifest))
+        )  # fmt: skip
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
@@ -96,6 +104,26 @@ def handle(args: argparse.Namespace) -> int:
            **report.as_dict()}  # fmt: skip
     print(json.dumps(out, indent=2) if args.json else "\n" + report.summary_table())
     return 0
+
+
+def _relay_key_build(args: argparse.Namespace, manifest: dict[str, Any]) -> Any:
+    """With --relay-key-keystore on a devnet: build with that key for the relays (else None:
+    the devnet's own relay_signer account)."""
+    if not (args.relay and args.relay_key_keystore):
+        return None
+    from tallyio.app.chain_run import ChainRunError, unlock
+    from tallyio.app.runner import EngineOptions, Running, build_devnet_engine
+    from tallyio.cli import CliError
+
+    try:
+        key = unlock(args.relay_key_keystore)
+    except ChainRunError as exc:
+        raise CliError(str(exc)) from None
+
+    async def build(options: EngineOptions) -> Running:
+        return await build_devnet_engine(manifest, options, relay_signer=key)
+
+    return build
 
 
 def _metrics(port: int | None) -> Any:

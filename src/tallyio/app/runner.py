@@ -10,23 +10,25 @@ other chain live mode needs an unlocked keystore, which this devnet runner refus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tallyio.app.batching import submit_batched
+from tallyio.app.backruns import BackrunParts, backrun_parts
 from tallyio.app.devnet_market import DevnetMarket
-from tallyio.app.strategies import build_strategies
+from tallyio.app.routing import Submitter
+from tallyio.app.strategies import MIN_PROFIT_BPS, build_strategies
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
+from tallyio.collectors.mempool import MempoolCollector, merge
 from tallyio.collectors.node import NodeCollector
 from tallyio.core.clock import SystemClock
-from tallyio.core.engine import Engine, Listener, plan_key
-from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.core.engine import Engine, Listener
+from tallyio.core.events import Event
 from tallyio.devnet.context import forge_build
 from tallyio.devnet.deployer import Deployer, load_forge_artifact
-from tallyio.execution.executors import Approved, PaperExecutor, PublicMempoolExecutor
+from tallyio.execution.executors import PaperExecutor, PublicMempoolExecutor
 from tallyio.execution.fees import FeeCaps, FeePolicy, fee_params
 from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Pipeline
@@ -52,6 +54,10 @@ class EngineOptions:
     risk_config: Path | None = None  # config/risk/*.toml; None: no gate (tests of the engine)
     state_dir: Path = Path(".tallyio")  # the breaker's state file lives here
     fee_chain: str = "devnet"  # execution.fees.FEE_PARAMS entry: how the chain prices gas
+    # bundle relays: set, the engine backruns pending swaps, in bundles only (app/backruns.py);
+    # "devnet": a DevnetRelay started for the run (live on a devnet)
+    relay_urls: Sequence[str] = ()
+    backrun_priority_fee: int = 0  # a bundle's order is its own: no tip needed to keep it
 
 
 @dataclass(slots=True)
@@ -65,10 +71,26 @@ class Running:
     executor_address: str
     journal: JournalStore | None
     pipeline: Pipeline
-    closers: list[Callable[[], Any]] = field(default_factory=list)
+    closers: list[Callable[[], Any]] = field(default_factory=list)  # sync or async, last first
+    mempool: MempoolCollector | None = None  # backruns: pending transactions beside the blocks
+    merged: list[AsyncGenerator[Any, None]] = field(default_factory=list)
+
+    def events(self) -> AsyncIterator[Event]:
+        """The node's blocks and logs, and its pending transactions when backrunning."""
+        if self.mempool is None:
+            return self.collector.events()
+        stream = merge(self.collector.events(), self.mempool.events())
+        self.merged.append(stream)  # closed with the run: its pumps poll until then
+        return stream
 
     async def close(self) -> None:
         await self.engine.drain()
+        for stream in self.merged:
+            await stream.aclose()
+        for close in reversed(self.closers):
+            done = close()
+            if asyncio.iscoroutine(done):
+                await done
         await self.client.close()
         if self.journal is not None:
             self.journal.close()
@@ -110,18 +132,26 @@ def fee_caps(options: EngineOptions, chain_id: int) -> FeeCaps:
     return FeeCaps(max_fee_per_gas=top, max_priority_fee_per_gas=top)
 
 
-def make_pipeline(
-    rpc_url: str, chain_id: int, client: ChainClient, journal: JournalStore | None,
-    options: EngineOptions, signer: Signer | None, owner: str,
-) -> Pipeline:  # fmt: skip
-    """Paper (simulate, journal, sign nothing) unless `options.live`: then the public mempool
-    executor signing with `signer`."""
+def pipeline_kwargs(
+    options: EngineOptions, chain_id: int, journal: JournalStore | None
+) -> dict[str, Any]:
+    """What every executor of a run shares: the fee model, the caps, the journal, metrics."""
     common: dict[str, Any] = {"fee_params": fee_params(options.fee_chain),
                               "caps": fee_caps(options, chain_id),
                               "journal": journal, "poll_interval": 0.02}  # fmt: skip
     metrics = options.metrics
     if metrics is not None and hasattr(metrics, "execution"):
         common["metrics"] = metrics.execution
+    return common
+
+
+def make_pipeline(
+    rpc_url: str, chain_id: int, client: ChainClient, journal: JournalStore | None,
+    options: EngineOptions, signer: Signer | None, owner: str,
+) -> Pipeline:  # fmt: skip
+    """Paper (simulate, journal, sign nothing) unless `options.live`: then the public mempool
+    executor signing with `signer`."""
+    common = pipeline_kwargs(options, chain_id, journal)
     sim = ForkSimulator(rpc_url)
     if not options.live:
         return PaperExecutor(client, sim, owner=owner, **common)
@@ -136,27 +166,56 @@ def make_pipeline(
     return PublicMempoolExecutor(client, sim, nonces, **common)
 
 
-async def build_devnet_engine(manifest: dict[str, Any], options: EngineOptions) -> Running:
+async def build_devnet_engine(
+    manifest: dict[str, Any], options: EngineOptions, *, relay_signer: Signer | None = None
+) -> Running:
+    """The engine over a devnet, through its searcher's TallyExecutor (deployed if missing);
+    relay requests signed by `relay_signer`, default the manifest's `relay_signer` account."""
     market = DevnetMarket.from_manifest(manifest)
     client = build_client(manifest["rpc_url"])
     searcher = manifest["accounts"]["searcher"]
     signer = Signer(SecretKey.from_hex(searcher["private_key"])) if options.live else None
+    relay_key = manifest["accounts"].get("relay_signer", {}).get("private_key")
+    if relay_signer is None and relay_key:
+        relay_signer = Signer(SecretKey.from_hex(relay_key))
+    started: list[Callable[[], Any]] = []
     try:
         executor = await asyncio.to_thread(deploy_executor, manifest)
-        return await build_engine(market, client, options, executor, signer,
-                                  owner=searcher["address"])  # fmt: skip
+        if options.live and "devnet" in options.relay_urls:
+            options.relay_urls = await _devnet_relay(manifest, options, started)
+        running = await build_engine(market, client, options, executor, signer,
+                                     owner=searcher["address"],
+                                     relay_signer=relay_signer)  # fmt: skip
     except BaseException:
+        for stop in started:
+            await stop()
         await client.close()
         raise
+    running.closers[:0] = started  # closed last: after the relay client
+    return running
+
+
+async def _devnet_relay(
+    manifest: dict[str, Any], options: EngineOptions, started: list[Callable[[], Any]]
+) -> list[str]:
+    """A DevnetRelay on a free loopback port for this run, in place of "devnet"."""
+    from tallyio.devnet.relay import DevnetRelay
+
+    relay = DevnetRelay(str(manifest["rpc_url"]), poll_interval=min(options.poll_interval, 0.05))
+    await relay.start()
+    started.append(relay.stop)
+    return [relay.url if u == "devnet" else u for u in options.relay_urls]
 
 
 async def build_engine(
     market: DevnetMarket, client: ChainClient, options: EngineOptions, executor_address: str,
-    signer: Signer | None, *, owner: str | None = None,
+    signer: Signer | None, *, owner: str | None = None, relay_signer: Signer | None = None,
 ) -> Running:  # fmt: skip
     """The engine over `market` (a devnet's, or a chain config's ChainMarket), calling the
     TallyExecutor at `executor_address`: live it sends from `signer`; paper it simulates as
-    `owner` (the executor's owner; default the signer). The caller closes `client` on failure."""
+    `owner` (the executor's owner; default the signer). With `options.relay_urls` it backruns
+    too (bundles signed for the relays by `relay_signer`, a fresh key if None). The caller
+    closes `client` on failure."""
     executor = executor_address
     owner = owner or (signer.address if signer is not None else "")
     latest = await client.request("eth_getBlockByNumber", ["latest", False])
@@ -166,33 +225,28 @@ async def build_engine(
     journal = JournalStore(options.journal_path) if options.journal_path else None
     rpc_url = str(market.manifest["rpc_url"])
     pipeline = make_pipeline(rpc_url, market.chain_id, client, journal, options, signer, owner)
-    policy = FeePolicy(priority_fee=options.priority_fee)
-
-    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
-        async def send(units: Sequence[Opportunity]) -> list[Any]:
-            approved = [
-                Approved(
-                    opp.plan,
-                    executor,
-                    opp.expected_profit,
-                    opp.gas_estimate,
-                    block.block + 1,
-                    fee_policy=policy,
-                    eth_price=opp.eth_price,
-                    strategy=opp.strategy,
-                    plan_id=plan_key(opp),
-                )
-                for opp in units
-            ]
-            return await pipeline.execute_group(approved)
-
-        # liquidations that batch go as one transaction when that saves gas (app/batching.py)
-        return await submit_batched(group, send)
-
+    submit = Submitter(
+        executor,
+        pipeline,
+        FeePolicy(priority_fee=options.priority_fee),
+        backrun_policy=FeePolicy(priority_fee=options.backrun_priority_fee),
+    )
+    backruns: BackrunParts | None = None
+    if options.relay_urls and "backrun" in (options.strategies or ("backrun",)):
+        common = pipeline_kwargs(options, market.chain_id, journal)
+        backruns = backrun_parts(market, state, client, pipeline, relay_urls=options.relay_urls,
+                                 relay_signer=relay_signer, signer=signer, common=common,
+                                 keep_share_bps=MIN_PROFIT_BPS,
+                                 poll_interval=options.poll_interval)  # fmt: skip
+        strategies.append(backruns.strategy)
+        submit.backruns = backruns.path
     gate = options.gate or build_gate(options, market.chain_id, options.metrics)
     engine = Engine(state, strategies, submit, market.context(options.priority_fee),
                     gate=gate, journal=journal, metrics=options.metrics,
-                    listeners=options.listeners)  # fmt: skip
+                    listeners=options.listeners,
+                    preview=backruns.preview if backruns else None)  # fmt: skip
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip
-    return Running(engine, collector, market, client, executor, journal, pipeline)
+    return Running(engine, collector, market, client, executor, journal, pipeline,
+                   closers=backruns.closers if backruns else [],
+                   mempool=backruns.mempool if backruns else None)  # fmt: skip

@@ -62,7 +62,7 @@ async def run_session(
 async def _drive(
     running: Running, scenario: Callable[[Running], Awaitable[None]] | None, until: int | None
 ) -> None:
-    task = asyncio.create_task(running.engine.run(running.collector.events(), until_block=until))
+    task = asyncio.create_task(running.engine.run(running.events(), until_block=until))
     try:
         if scenario is not None:
             await scenario(running)

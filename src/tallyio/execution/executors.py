@@ -1,7 +1,8 @@
 """The executors: where an approved plan goes once the shared pipeline (pipeline.py) has
 simulated, priced and judged it.
 
-- `PaperExecutor` (the default): journals what it would send; signs and sends nothing.
+- `PaperExecutor` (the default): journals what it would send; signs and sends nothing (a
+  backrun is simulated behind the user's pending transaction, as the bundle would run it).
 - `PublicMempoolExecutor`: eth_sendRawTransaction through the chain client and the nonce
   manager; waits for the receipt, filling nonce gaps and replacing a stuck transaction at bumped
   fees, and journals where it landed and what it earned.
@@ -42,6 +43,23 @@ class PaperExecutor(Pipeline):
     async def _send(self, a: Approved, q: Quote) -> Submission:
         await self._submitted(a, q, "simulated", target_block=q.target_block)
         return self._result(a, q, Status.SIMULATED)
+
+    async def execute_backrun(self, a: Approved, user_tx: str) -> Submission:
+        """Paper backrun: `a` simulated right behind the user's pending transaction `user_tx`
+        (judged on what it adds, as the bundle executor judges it) and journaled; nothing sent."""
+        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+        try:
+            leading = await fetch_leading(self.node, user_tx)
+        except BackrunError as exc:
+            return await self._reject(a, str(exc), int(header["number"], 16), None)
+        quote = await self._prepare(a, header, (leading.sim,))
+        if isinstance(quote, Submission):
+            return quote
+        await self._record("record_decision", a.plan_id, stage="executor", approved=True,
+                           payload={"mode": self.mode, "backrun_of": leading.hash})  # fmt: skip
+        result = await self._send(a, quote)
+        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
+        return result
 
 
 class PublicMempoolExecutor(Pipeline):
