@@ -5,8 +5,11 @@
 
 Strategies run once per block on that block's deltas, and are pure. The queue orders by kind
 (liquidation > arbitrage > backrun > latency), then by expected profit in wei. Two
-opportunities that touch the same pool, account or flash-loan lender are never both in flight:
-the better one goes, the other is recorded as a conflict (the next block re-evaluates it).
+opportunities that touch the same pool, account or flash-loan lender are never both sent unless
+simulated together:
+they are simulated together in sequence (best first) and sent in that order, and one that
+shares keys with a submission still in flight from an earlier block waits for it to land and
+is then simulated on the state it left.
 Submissions run as tasks so the loop keeps reading blocks while a transaction is mined.
 A pending transaction goes to the strategies that take one (`process_pending`: backruns)
 with a view of the state after it: `preview` (the edge) simulates it and gives its logs,
@@ -136,7 +139,8 @@ class Engine:
         self.enabled = {s.name: True for s in self.strategies}
         self._deltas: list[Delta] = []
         self._counts: dict[str, int] = {}
-        self._busy: dict[str, int] = {}  # touched key -> submissions in flight holding it
+        self._holders: dict[str, set[asyncio.Task[None]]] = {}  # key -> submissions holding it
+        self._touches: dict[asyncio.Task[Any], frozenset[str]] = {}  # submission -> its keys
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -258,16 +262,20 @@ class Engine:
             approved.append(opp)
         for group in conflict_groups(approved):
             touches = frozenset().union(*(o.touches for o in group))
-            self._hold(touches, +1)
-            task = asyncio.get_running_loop().create_task(self._submit(group, touches))
+            behind = {t for key in touches for t in self._holders.get(key, ())}
+            task = asyncio.get_running_loop().create_task(self._submit(group, touches, behind))
+            self._hold(touches, task)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def _refusal(self, opp: Opportunity) -> str:
-        """Why `opp` may not go now ("" if it may). One still in flight from an earlier block
-        holds what it touches: the state it was simulated on is not the chain's yet."""
-        if any(self._busy.get(t) for t in opp.touches):
-            return "conflict"
+        """Why `opp` may not go now ("" if it may). One that touches nothing but what a
+        submission still in flight touches is that submission again, found on a state that
+        does not have it yet: "in_flight". One that shares only part of it waits behind it
+        (its simulation then runs on the state the earlier one left)."""
+        held = [self._touches[t] for t in self._held_by(opp.touches)]
+        if any(opp.touches <= touches for touches in held):
+            return "in_flight"
         if self.gate is None or self.block is None:
             return ""
         with self._timed("risk"):
@@ -275,15 +283,19 @@ class Engine:
                                        head_lag_blocks=self.head_lag)  # fmt: skip
         return "" if decision.approved else str(decision.reason or "risk")
 
-    async def _submit(self, group: list[Opportunity], touches: frozenset[str]) -> None:
+    async def _submit(
+        self, group: list[Opportunity], touches: frozenset[str], behind: set[asyncio.Task[None]]
+    ) -> None:
         assert self.block is not None
         try:
+            if behind:  # in flight from an earlier block and sharing keys: go after it lands
+                await asyncio.wait(behind)
             results: list[Any] = list(await self.submit(group, self.block))
         except Exception as exc:  # a failure of one submission must not stop the engine
             log.exception("engine: submission of %s failed", [o.strategy for o in group])
             results = [exc] * len(group)
         finally:
-            self._hold(touches, -1)
+            self._release(asyncio.current_task())
         for opp, result in zip(group, results, strict=True):
             self.stats.results.append((opp, result))
             net_wei = self._record_result(opp, result)  # first: a trip it causes is news too
@@ -308,13 +320,20 @@ class Engine:
                                     net_profit_wei=net_wei, gas_spent_wei=gas_wei)  # fmt: skip
         return net_wei
 
-    def _hold(self, touches: frozenset[str], step: int) -> None:
-        for t in touches:
-            n = self._busy.get(t, 0) + step
-            if n > 0:
-                self._busy[t] = n
-            else:
-                self._busy.pop(t, None)
+    def _hold(self, touches: frozenset[str], task: asyncio.Task[None]) -> None:
+        self._touches[task] = touches
+        for key in touches:
+            self._holders.setdefault(key, set()).add(task)
+
+    def _release(self, task: asyncio.Task[Any] | None) -> None:
+        for key in self._touches.pop(task, frozenset()) if task is not None else ():
+            holders = self._holders.get(key, set())
+            holders.discard(task)
+            if not holders:
+                self._holders.pop(key, None)
+
+    def _held_by(self, touches: frozenset[str]) -> set[asyncio.Task[None]]:
+        return {t for key in touches for t in self._holders.get(key, ())}
 
     def busy(self) -> bool:
         """Submissions in flight (or strategies' deltas not yet acted on)."""

@@ -166,17 +166,19 @@ class Deployer:
         return receipt
 
     def wait_receipt(
-        self, tx_hash: str, what: str = "transaction", timeout: float = 10.0
+        self, tx_hash: str, what: str = "transaction", timeout: float = 30.0
     ) -> dict[str, Any]:
-        """Automine mines on send, but the receipt can trail the answer by a moment under load."""
-        deadline = time.monotonic() + timeout
+        """Automine mines on send, but the receipt can trail the answer by a moment under load;
+        with interval mining it comes at the next block. Polls fast first, then backs off."""
+        deadline, pause = time.monotonic() + timeout, 0.002
         while True:
             receipt: dict[str, Any] | None = self.rpc("eth_getTransactionReceipt", tx_hash)
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline:
                 raise DeployError(f"{what}: no receipt after {timeout}s (is automine on?)")
-            time.sleep(0.002)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _revert_reason(self, tx: dict[str, Any], receipt: dict[str, Any]) -> str:
         block = hex(int(receipt["blockNumber"], 16) - 1)
