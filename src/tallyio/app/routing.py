@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tallyio.app.batching import submit_batched
+from tallyio.chain.reorg import rpc_header
 from tallyio.core.engine import plan_key
 from tallyio.core.opportunity import BlockContext, Kind, Opportunity
 from tallyio.execution.fees import FeePolicy
@@ -59,7 +60,8 @@ class Submitter:
 
             async def send(units: Sequence[Opportunity]) -> list[Any]:
                 approved = [self.approved(o, block, self.policy) for o in units]
-                return await self.pipeline.execute_group(approved)
+                header = None if block.head is None else rpc_header(block.head)
+                return await self.pipeline.execute_group(approved, header=header)
 
             # liquidations that batch go as one transaction when that saves gas
             for opp, result in zip(rest, await submit_batched(rest, send), strict=True):

@@ -28,7 +28,28 @@ def block_from_rpc(chain_id: int, raw: dict[str, Any]) -> Block:
         parent_hash=raw["parentHash"],
         timestamp=int(raw["timestamp"], 16),
         base_fee=int(base_fee, 16) if base_fee is not None else None,
+        gas_used=int(raw["gasUsed"], 16) if "gasUsed" in raw else None,
+        gas_limit=int(raw["gasLimit"], 16) if "gasLimit" in raw else None,
+        extra_data=str(raw.get("extraData") or "0x"),
+        blob_gas_used=int(raw.get("blobGasUsed") or "0x0", 16),
     )
+
+
+def rpc_header(block: Block) -> dict[str, Any] | None:
+    """The header fields the execution pipeline prices fees and simulates from, as
+    eth_getBlockByNumber gives them; None when the collector did not carry them."""
+    if block.gas_used is None or block.gas_limit is None or block.base_fee is None:
+        return None
+    return {
+        "number": hex(block.number),
+        "hash": block.hash,
+        "timestamp": hex(block.timestamp),
+        "gasUsed": hex(block.gas_used),
+        "gasLimit": hex(block.gas_limit),
+        "baseFeePerGas": hex(block.base_fee),
+        "extraData": block.extra_data,
+        "blobGasUsed": hex(block.blob_gas_used),
+    }
 
 
 class HeadFollower:

@@ -14,6 +14,8 @@ Submissions run as tasks so the loop keeps reading blocks while a transaction is
 A pending transaction goes to the strategies that take one (`process_pending`: backruns)
 with a view of the state after it: `preview` (the edge) simulates it and gives its logs,
 applied to an overlay of the state, never to the state itself.
+After acting on a block, strategies that have one get idle time (`prepare(view, block)`:
+pre-sizing from a watch list) once that block's submissions are done or `IDLE_WAIT` passed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import heapq
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from tallyio.core.events import Block, BlockEnd, Event, Log, PendingTx, Reorg
@@ -38,6 +40,7 @@ Submit = Callable[[Sequence[Opportunity], BlockContext], Awaitable[Sequence[Any]
 ContextFn = Callable[[Block, StateView], BlockContext]
 Listener = Callable[[str, dict[str, Any]], None]
 Preview = Callable[[PendingTx], Awaitable[Sequence[Log]]]  # a pending tx's logs, if mined next
+IDLE_WAIT = 0.05  # seconds a block's submissions get before idle work may take the GIL
 
 
 class EngineStrategy(Protocol):
@@ -142,6 +145,7 @@ class Engine:
         self._holders: dict[str, set[asyncio.Task[None]]] = {}  # key -> submissions holding it
         self._touches: dict[asyncio.Task[Any], frozenset[str]] = {}  # submission -> its keys
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_task: asyncio.Task[None] | None = None
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(
@@ -171,9 +175,10 @@ class Engine:
         elif isinstance(event, BlockEnd):
             self._journal_block(event)
             if self._header is not None:  # prices as the block's own logs left them
-                self.block = self.context(self._header, self.state.view)
+                self.block = replace(self.context(self._header, self.state.view),
+                                     head=self._header)  # fmt: skip
             if event.head:
-                self._act(self._strategize())
+                self._idle(self._act(self._strategize()))
         elif isinstance(event, Reorg):
             self.stats.reorgs += 1
             self._deltas += self.state.apply(event)
@@ -234,7 +239,7 @@ class Engine:
         return found
 
     # -- queue, conflicts, risk, submission ------------------------------------------------------
-    def _act(self, found: list[Opportunity]) -> None:
+    def _act(self, found: list[Opportunity]) -> list[asyncio.Task[None]]:
         queue = OpportunityQueue()
         for opp in found:
             queue.push(opp)
@@ -260,6 +265,7 @@ class Engine:
             self.stats.approved += 1
             self._count("approvals_total", opp.strategy)
             approved.append(opp)
+        started = []
         for group in conflict_groups(approved):
             touches = frozenset().union(*(o.touches for o in group))
             behind = {t for key in touches for t in self._holders.get(key, ())}
@@ -267,6 +273,32 @@ class Engine:
             self._hold(touches, task)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
+
+    # -- idle time ----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Idle work: each strategy's optional `prepare(view, block)` on the current state."""
+        for s in self.strategies:
+            prepare = getattr(s, "prepare", None)
+            if prepare is None or self.block is None or not self.enabled.get(s.name, True):
+                continue
+            try:
+                with self._timed("idle"):
+                    prepare(self.state.view, self.block)
+            except Exception:  # idle work is an optimisation: its failure must not stop us
+                log.exception("engine: %s.prepare failed", s.name)
+
+    def _idle(self, acting: list[asyncio.Task[None]]) -> None:
+        """Prepare after this block's submissions (pyrevm holds the GIL while it simulates:
+        idle work must not delay them); one idle step in flight at a time."""
+        if self._idle_task is None or self._idle_task.done():
+            self._idle_task = asyncio.get_running_loop().create_task(self._after(acting))
+
+    async def _after(self, acting: list[asyncio.Task[None]]) -> None:
+        if acting:
+            await asyncio.wait(acting, timeout=IDLE_WAIT)
+        self.prepare()
 
     def _refusal(self, opp: Opportunity) -> str:
         """Why `opp` may not go now ("" if it may). One that touches nothing but what a
@@ -287,10 +319,12 @@ class Engine:
         self, group: list[Opportunity], touches: frozenset[str], behind: set[asyncio.Task[None]]
     ) -> None:
         assert self.block is not None
+        block = self.block
         try:
             if behind:  # in flight from an earlier block and sharing keys: go after it lands
                 await asyncio.wait(behind)
-            results: list[Any] = list(await self.submit(group, self.block))
+                block = replace(self.block, head=None)  # the executor reads the head it landed in
+            results: list[Any] = list(await self.submit(group, block))
         except Exception as exc:  # a failure of one submission must not stop the engine
             log.exception("engine: submission of %s failed", [o.strategy for o in group])
             results = [exc] * len(group)
@@ -340,9 +374,11 @@ class Engine:
         return bool(self._tasks)
 
     async def drain(self) -> None:
-        """Wait for every submission in flight."""
+        """Wait for every submission in flight (and the idle step behind them)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._idle_task is not None:
+            await asyncio.gather(self._idle_task, return_exceptions=True)
 
     # -- reporting ----------------------------------------------------------------------------
     def _journal(self, method: str, key: str, **kw: Any) -> None:

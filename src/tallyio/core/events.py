@@ -13,6 +13,11 @@ class Block:
     parent_hash: str
     timestamp: int
     base_fee: int | None  # None before London / on legacy-fee chains
+    # the rest of the header the next base fee depends on, when the collector has it
+    gas_used: int | None = None
+    gas_limit: int | None = None
+    extra_data: str = "0x"  # OP stack (Holocene) carries its fee parameters here
+    blob_gas_used: int = 0  # OP stack (Jovian) meters it with gas used
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from tallyio.core.events import Block
 from tallyio.core.plan import Plan
 
 ETH = 10**18
@@ -71,6 +72,8 @@ class BlockContext:
     `eth_prices` maps a token (lowercase address) to its base units worth one ETH, from the
     oracle prices in state; `base_fee` is the next block's base fee, `priority_fee` the tip the
     fee policy would pay, so `gas_price` is what one unit of gas is expected to cost.
+    `head` is the block itself as the engine follows it (the executor prices fees from it
+    without asking the node again).
     """
 
     chain_id: int
@@ -79,6 +82,7 @@ class BlockContext:
     base_fee: int
     priority_fee: int = 0
     eth_prices: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+    head: Block | None = field(default=None, compare=False, hash=False)  # the block's header
 
     @property
     def gas_price(self) -> int:
