@@ -38,7 +38,7 @@ from tallyio.app.devnet_market import DevnetMarket
 from tallyio.app.runner import DEVNET_CAPS, deploy_executor
 from tallyio.app.strategies import build_strategies
 from tallyio.chain import ChainClient, build_client
-from tallyio.chain.reorg import block_from_rpc
+from tallyio.chain.reorg import block_from_rpc, rpc_header
 from tallyio.collectors.node import log_from_rpc
 from tallyio.core.engine import Engine, plan_key
 from tallyio.core.events import Block, BlockEnd, Log, Reorg
@@ -208,7 +208,8 @@ async def _engine(
             for opp in group
         ]
         rec.add("plan", start)
-        return await pipeline.execute_group(approved)
+        header = None if block.head is None else rpc_header(block.head)
+        return await pipeline.execute_group(approved, header=header)
 
     engine = Engine(state, strategies, submit, market.context(10**9), metrics=rec)
     return engine, pipeline
@@ -235,6 +236,7 @@ def _rewind(engine: Engine, before: Block, block: Block) -> None:
     for s in engine.strategies:
         if hasattr(s, "monitor"):
             s.monitor.on_deltas(deltas, engine.state.get, ts)
+            s.strategy.sync(engine.state.view)  # as on a Reorg: drops the sales prepared since
         else:
             s.sync(engine.state.view)
 
@@ -277,6 +279,7 @@ async def _measure_size(
         latency = await _sample(engine, pipeline, block, logs)
         taken = rec.take()
         _rewind(engine, before, block)
+        engine.prepare()  # the idle time after the block before, as the engine gives it
         if i < WARMUP:
             continue
         if latency is None:
@@ -287,6 +290,10 @@ async def _measure_size(
             stages[stage].append(taken.get(stage, 0.0))
         stages["fees"][-1] = taken.get("prepare", 0.0) - taken.get("simulate", 0.0)
     found = engine.stats.opportunities // (WARMUP + SAMPLES)
+    routers = {
+        id(r): r for r in (s.strategy.config.router for s in _liquidations(engine.strategies))
+    }
+    prepared = sum(getattr(r, "hits", 0) for r in routers.values()) // (WARMUP + SAMPLES)
     books: list[Any] = [s.monitor.book for s in _liquidations(engine.strategies)]
     return {
         "borrowers": sum(len(b.accounts) for b in books),
@@ -294,6 +301,7 @@ async def _measure_size(
         "samples": len(latencies),
         "missed": missed,
         "opportunities_per_event": found,
+        "prepared_sale_quotes_per_event": prepared,
         "p50_ms": _ms(_pct(latencies, 0.5)) if latencies else None,
         "p99_ms": _ms(_pct(latencies, 0.99)) if latencies else None,
         "max_ms": _ms(max(latencies)) if latencies else None,

@@ -18,9 +18,9 @@ from tallyio.state.monitor import LendingMonitor
 from tallyio.state.prices import CLOCK_KEY
 from tallyio.state.store import MarketState
 from tallyio.strategies.liquidation import AaveV3Liquidation, VenusLiquidation
-from tallyio.strategies.liquidation_route import graph_router
 from tallyio.strategies.liquidation_sizing import LiquidationConfig
 from tallyio.strategies.monitored import MonitoredLiquidation
+from tallyio.strategies.prepared_route import PreparedRouter
 
 
 def _accounts(state: MarketState, protocol: str, market: str) -> list[str]:
@@ -40,7 +40,7 @@ def liquidation_config(market: DevnetMarket, graph: PoolGraph) -> LiquidationCon
     m = market.manifest
     pools = tuple(graph.pools)
     return LiquidationConfig(
-        router=graph_router(graph),
+        router=PreparedRouter(graph),  # the graph router, with sales prepared in idle time
         pools=pools,
         balancer_vault=str(m.get("balancer_v2", {}).get("vault", "")),
         aave_flash_pool=str(m["aave_v3"]["pool"]),

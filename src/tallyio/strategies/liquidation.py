@@ -123,7 +123,33 @@ class _LendingLiquidation:
         self.known: set[str] = {a.lower() for a in accounts}
 
     def sync(self, view: StateView) -> None:
-        """Nothing to rebuild: every answer is read from `view` when asked."""
+        """Nothing to rebuild: every answer is read from `view` when asked; sales prepared on
+        the state before it (prepared_route.py) are dropped."""
+        clear = getattr(self.config.router, "clear", None)
+        if clear is not None:
+            clear()
+
+    def prepare_sales(self, accounts: Iterable[str], view: StateView, block: BlockContext) -> None:
+        """Idle time: have the router find the paths these accounts' collateral would be sold
+        along (up to all of it, 1% room for interest), before any of them goes under."""
+        prepare = getattr(self.config.router, "prepare", None)
+        if prepare is None:
+            return
+        most: dict[tuple[str, str], int] = {}
+        for user in dict.fromkeys(a.lower() for a in accounts):
+            for pair, held in self._sales(view, user, block):
+                most[pair] = max(most.get(pair, 0), held + held // 100)
+        vault = self.config.balancer_vault.lower()
+        excludes = [frozenset(), *([frozenset({vault})] if vault else [])]
+        for (coll, debt), held in most.items():
+            for exclude in excludes:
+                prepare(view, coll, debt, held, exclude)
+
+    def forget(self, deltas: Sequence[Delta]) -> None:
+        """A block's deltas: prepared sales go stale when a pool moves."""
+        forget = getattr(self.config.router, "forget", None)
+        if forget is not None:
+            forget(deltas)
 
     def process(
         self, deltas: Sequence[Delta], view: StateView, block: BlockContext
@@ -194,6 +220,12 @@ class _LendingLiquidation:
     def best(self, user: str, view: StateView, block: BlockContext) -> Candidate | None:
         raise NotImplementedError
 
+    def _sales(
+        self, view: StateView, user: str, block: BlockContext
+    ) -> list[tuple[tuple[str, str], int]]:
+        """((collateral, debt asset), collateral held) for each sale a liquidation may need."""
+        raise NotImplementedError
+
     def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
         raise NotImplementedError
 
@@ -253,6 +285,22 @@ class AaveV3Liquidation(_LendingLiquidation):
     def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
         account = view.get(account_key("aave_v3", self.market, user))
         return account is not None and any(p.asset in assets for p in account.positions)
+
+    def _sales(
+        self, view: StateView, user: str, block: BlockContext
+    ) -> list[tuple[tuple[str, str], int]]:
+        account = view.get(account_key("aave_v3", self.market, user))
+        if account is None:
+            return []
+        reserves, _ = aave_inputs(view.get, self.ref)
+        debts = [p.asset for p in account.positions if p.borrowing]
+        out = []
+        for c in account.positions:
+            if c.using_as_collateral and c.scaled_a_token_balance and c.asset in reserves:
+                income = aave.get_normalized_income(reserves[c.asset], block.timestamp)
+                held = aave.ray_mul(c.scaled_a_token_balance, income)
+                out += [((c.asset, d), held) for d in debts if d != c.asset]
+        return out
 
     def _action(self, user: str, c: Candidate) -> Action:
         return AaveLiquidation(self.ref.pool, c.collateral_asset, c.debt_asset, user, c.amount)
@@ -355,6 +403,21 @@ class VenusLiquidation(_LendingLiquidation):
             return False
         held = set(account.assets_in) | {p.vtoken for p in account.positions}
         return not held.isdisjoint(assets)
+
+    def _sales(
+        self, view: StateView, user: str, block: BlockContext
+    ) -> list[tuple[tuple[str, str], int]]:
+        account = view.get(account_key("venus", self.market, user))
+        if account is None:
+            return []
+        stored = venus_assets(view.get, self.ref, account)
+        debts = [self.underlying[a.vtoken] for a in stored if a.borrow_balance]
+        out = []
+        for c in (a for a in stored if a.vtoken_balance):
+            coll = self.underlying[c.vtoken]
+            held = venus.mul_scalar_truncate(c.exchange_rate, c.vtoken_balance)
+            out += [((coll, d), held) for d in debts if d != coll]
+        return out
 
     def _action(self, user: str, c: Candidate) -> Action:
         vtoken = {u: v for v, u in self.underlying.items()}[c.debt_asset]

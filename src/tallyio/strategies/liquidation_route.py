@@ -24,7 +24,7 @@ from tallyio.state.pools import Pool, pool_key
 from tallyio.state.routes import Hop, best_route, route_actions
 from tallyio.state.store import StateView
 
-__all__ = ["Router", "SaleQuote", "direct_router", "graph_router", "pool_tokens"]
+__all__ = ["Router", "SaleQuote", "banned_pools", "direct_router", "graph_router", "pool_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,14 @@ def _better(
     return SaleQuote(amount_in, out, actions, touches)
 
 
+def banned_pools(graph: PoolGraph, exclude: frozenset[str]) -> frozenset[str]:
+    """The pools a route may not use: `exclude`, and every weighted pool with the vault."""
+    banned = set(exclude)
+    if graph.vault and graph.vault in exclude:
+        banned |= {a for a, p in graph.pools.items() if isinstance(p, WeightedPool)}
+    return frozenset(banned)
+
+
 def graph_router(graph: PoolGraph, max_hops: int = 3) -> Router:
     """A Router over the state graph's `best_route` (up to `max_hops`). Excluding the Balancer
     vault excludes every weighted pool; the first hop spends ALL_BALANCE too, so a collateral
@@ -154,10 +162,8 @@ def graph_router(graph: PoolGraph, max_hops: int = 3) -> Router:
         amount_in: int,
         exclude: frozenset[str] = frozenset(),
     ) -> SaleQuote | None:
-        banned = set(exclude)
-        if graph.vault and graph.vault in exclude:
-            banned |= {a for a, p in graph.pools.items() if isinstance(p, WeightedPool)}
-        found = best_route(graph, view, token_in, token_out, amount_in, max_hops, frozenset(banned))
+        banned = banned_pools(graph, exclude)
+        found = best_route(graph, view, token_in, token_out, amount_in, max_hops, banned)
         if found is None or found.amount_out <= 0:
             return None
         touches = set(found.pools) | {h.vault for h in found.hops if h.vault}

@@ -19,6 +19,8 @@ from tallyio.state.store import Delta, StateView
 class AccountStrategy(Protocol):
     name: str
 
+    def sync(self, view: StateView) -> None: ...
+
     def evaluate(
         self, accounts: Iterable[str], view: StateView, block: BlockContext
     ) -> list[Opportunity]: ...
@@ -37,10 +39,23 @@ class MonitoredLiquidation:
 
     def sync(self, view: StateView) -> None:
         self.monitor.resync(view.get, _now(view))
+        self.strategy.sync(view)
+
+    def prepare(self, view: StateView, block: BlockContext) -> None:
+        """Idle time (the engine's hook, between blocks): the strategy prepares the sales of
+        the accounts on the watch list and of those still liquidatable, so the sizing search
+        that follows a price move quotes a few known paths, not every pool."""
+        prepare = getattr(self.strategy, "prepare_sales", None)
+        if prepare is not None:
+            watched = [w.account for w in self.monitor.watch_list()]
+            prepare([*watched, *(a for a, _ in self.liquidatable)], view, block)
 
     def process(
         self, delta: Sequence[Delta], view: StateView, block: BlockContext
     ) -> list[Opportunity]:
+        forget = getattr(self.strategy, "forget", None)
+        if forget is not None:
+            forget(delta)
         ts = _now(view)
         self.monitor.on_deltas(delta, view.get, ts)
         self.liquidatable = self.monitor.liquidatable(view.get, ts)
