@@ -41,7 +41,7 @@ from tallyio.core.engine import plan_key
 from tallyio.core.opportunity import ETH, BlockContext, Kind
 from tallyio.devnet.context import TOKENS
 from tallyio.devnet.deployer import load_artifact
-from tallyio.devnet.scenarios import V3_POOL, V3_ROUTER, all_pools, dislocate
+from tallyio.devnet.scenarios import V3_POOL, V3_ROUTER, all_pools, block_time, dislocate
 from tallyio.execution.pipeline import Status
 from tallyio.journal import JournalStore
 from tallyio.paths import repo_root
@@ -67,8 +67,7 @@ class Step:
 
 
 def _interval_mining(chain: Devnet, seconds: int) -> None:
-    chain.d.rpc("evm_setAutomine", seconds == 0)
-    chain.d.rpc("evm_setIntervalMining", seconds)
+    block_time(chain.d, seconds)
 
 
 def _options(tmp: Path) -> EngineOptions:
@@ -267,8 +266,8 @@ def test_a_liquidation_and_an_arbitrage_through_one_pool_are_simulated_together(
     async def scenario(running: Running) -> None:
         real = running.pipeline.execute_group
 
-        async def watched(group: Any, *args: Any) -> list[Any]:  # the real one, recorded
-            results = await real(group, *args)
+        async def watched(group: Any, *args: Any, **kw: Any) -> list[Any]:  # recorded
+            results = await real(group, *args, **kw)
             groups.append(list(zip(group, results, strict=True)))
             return results
 

@@ -37,6 +37,7 @@ from tallyio.app.report import LiveReport
 from tallyio.app.runner import EngineOptions, Running
 from tallyio.app.session import run_session, settle
 from tallyio.devnet.context import DeployContext
+from tallyio.devnet.scenarios import block_time
 from tallyio.execution.pipeline import Status
 from tallyio.journal import JournalStore
 from tallyio.paths import repo_root
@@ -59,8 +60,7 @@ class Step:
 
 
 def _interval_mining(chain: Devnet, seconds: int) -> None:
-    chain.d.rpc("evm_setAutomine", seconds == 0)
-    chain.d.rpc("evm_setIntervalMining", seconds)
+    block_time(chain.d, seconds)
 
 
 def _shocks(seed: int) -> list[tuple[str, float]]:

@@ -18,7 +18,7 @@ import pytest
 from eth_utils import keccak
 
 from tallyio.app.runner import deploy_executor
-from tallyio.devnet.scenarios import price_shock
+from tallyio.devnet.scenarios import block_time, price_shock
 from tallyio.paths import repo_root
 
 if TYPE_CHECKING:
@@ -105,13 +105,11 @@ def shocked(chain: Devnet) -> Any:
     blocks so that `--blocks 3` ends; automine again afterwards."""
     executor = deploy_executor(chain.manifest)
     price_shock(chain.context(), "WETH", -8.0)
-    chain.d.rpc("evm_setAutomine", False)
-    chain.d.rpc("evm_setIntervalMining", 1)
+    block_time(chain.d, 1)
     try:
         yield executor
     finally:
-        chain.d.rpc("evm_setIntervalMining", 0)
-        chain.d.rpc("evm_setAutomine", True)
+        block_time(chain.d, 0)
 
 
 def _liquidations(chain: Devnet, from_block: int) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tallyio.devnet.context import DeployContext
-from tallyio.devnet.deployer import DeployError, load_artifact
+from tallyio.devnet.deployer import Deployer, DeployError, load_artifact
 
 V2_PAIR = "@uniswap/v2-core/build/UniswapV2Pair.json"
 V2_ROUTER = "@uniswap/v2-periphery/build/UniswapV2Router02.json"
@@ -210,3 +210,15 @@ def gas_spike(ctx: DeployContext, multiplier: int) -> int:
 def reorg(ctx: DeployContext, depth: int) -> None:
     """Replace the last `depth` blocks with empty ones (anvil sends no `removed` logs)."""
     ctx.d.rpc("anvil_reorg", depth, [])
+
+
+def block_time(d: Deployer, seconds: int) -> None:
+    """Mine a block every `seconds` (as a real chain does), or on every transaction for 0.
+    Going back, the interval is cleared before automine is set: the other order leaves anvil
+    mining nothing."""
+    if seconds:
+        d.rpc("evm_setAutomine", False)
+        d.rpc("evm_setIntervalMining", seconds)
+    else:
+        d.rpc("evm_setIntervalMining", 0)
+        d.rpc("evm_setAutomine", True)
