@@ -8,13 +8,17 @@ engine that block as the node collector delivers it (Block, the AnswerUpdated Lo
 and times from the Log's `handle` to the signed transaction's bytes:
 
     state.apply -> monitor re-screen of the asset's holders -> exact confirm -> sizing -> Plan
-    -> Approved (calldata) -> pipeline: header, simulation on the warm fork, fees -> nonce -> sign
+    -> Approved (calldata) -> pipeline: simulation on the warm fork, fees from the engine's head
+    -> nonce -> sign
 
 The executor is the shared pipeline with a `_send` that reserves a nonce and signs (as the
 bundle executor does) and stops there: sending is the node's time, not ours. Between samples
 the state is rewound to the block before (a Reorg through the store) and the monitors follow
-the rewind's deltas, so the same accounts go under each time. The node's own `eth_call` round
-trip is measured in the same run for scale.
+the rewind's deltas (the strategies drop what they prepared, as on a Reorg), so the same
+accounts go under each time; then the engine's idle step (`Engine.prepare`) runs on that
+rewound state, as after the block before the shock, outside the timed path: the strategies
+prepare the sales of the watch list's accounts (prepared_route.py). The node's own
+`eth_call` round trip is measured in the same run for scale.
 
 Target: p50 under 1 ms and p99 under 5 ms at 100k borrowers.
 """
@@ -237,6 +241,7 @@ def _rewind(engine: Engine, before: Block, block: Block) -> None:
         if hasattr(s, "monitor"):
             s.monitor.on_deltas(deltas, engine.state.get, ts)
             s.strategy.sync(engine.state.view)  # as on a Reorg: drops the sales prepared since
+            s.liquidatable = []  # the block before had none: the idle step sees the watch list
         else:
             s.sync(engine.state.view)
 
@@ -338,7 +343,8 @@ async def _measure(manifest: dict[str, Any], sizes: Sequence[int]) -> dict[str, 
     return {
         "what": "price-feed AnswerUpdated log handled -> first signed liquidation tx (ms)",
         "stages": "per event, summed over every plan it produced (Aave and Venus each sized, "
-        "simulated and signed); fees includes the pipeline's header eth_getBlockByNumber",
+        "simulated and signed); fees is the pipeline's quote from the engine's head (no header "
+        "RPC); sizing quotes sales on paths prepared in the idle step before the event",
         "shock": f"WETH {SHOCK_PCT}%",
         "eth_call_ms": eth_call,
         "by_borrowers": by_size,
