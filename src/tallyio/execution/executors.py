@@ -30,7 +30,7 @@ from tallyio.execution.pipeline import Approved, Pipeline, Quote, Status, Submis
 from tallyio.execution.relays import RelayClient, RelayResult
 from tallyio.execution.signer import Signer, tx_hash
 from tallyio.execution.submit import Landed, first_receipt, head, token_to_wei
-from tallyio.sim.fork import ForkSimulator
+from tallyio.sim.node import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class PublicMempoolExecutor(Pipeline):
     mode = "public"
 
     def __init__(
-        self, node: NodeClient, simulator: ForkSimulator, nonces: NonceManager, *,
+        self, node: NodeClient, simulator: Simulator, nonces: NonceManager, *,
         timeout_blocks: int = 3, replace_after_blocks: int = 1, wall_timeout: float = 120.0,
         **kw: Any,
     ) -> None:  # fmt: skip
@@ -166,7 +166,7 @@ class BundleExecutor(Pipeline):
     mode = "bundle"
 
     def __init__(
-        self, node: NodeClient, simulator: ForkSimulator, nonces: NonceManager, signer: Signer,
+        self, node: NodeClient, simulator: Simulator, nonces: NonceManager, signer: Signer,
         relays: RelayClient, *, max_blocks: int = 3, block_timeout: float = 60.0, **kw: Any,
     ) -> None:  # fmt: skip
         if signer.address != nonces.address:

@@ -43,7 +43,8 @@ from tallyio.execution.submit import (
     wei_to_token,
 )
 from tallyio.journal import JournalStore
-from tallyio.sim.fork import ForkSimulator, SimTx, SimulationError
+from tallyio.sim.fork import SimTx, SimulationError
+from tallyio.sim.node import NodeSimulator, Simulator
 from tallyio.sim.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class Pipeline:
     mode: ClassVar[str] = ""
 
     def __init__(
-        self, node: NodeClient, simulator: ForkSimulator, *, owner: str, fee_params: FeeParams,
+        self, node: NodeClient, simulator: Simulator, *, owner: str, fee_params: FeeParams,
         caps: FeeCaps, journal: JournalStore | None = None,
         metrics: ExecutionMetrics | None = None, poll_interval: float = 0.25,
         gas_margin_bps: int = GAS_MARGIN_BPS,
@@ -189,7 +190,7 @@ class Pipeline:
         block = int(header["number"], 16)
         try:
             with self.metrics.timed(self.mode, "simulate"):
-                outcome = await self._simulate(a, block, prior, known)
+                outcome = await self._simulate(a, block, prior, known, header)
         except SimulationError as exc:
             return await self._reject(a, f"simulator failed: {exc}", block, None)
         base = next_base(ParentHeader.from_rpc(header), self.fee_params)
@@ -217,7 +218,7 @@ class Pipeline:
 
     async def _simulate(
         self, a: Approved, block: int, prior: tuple[SimTx, ...] = (),
-        known: dict[_SeqKey, Outcome] | None = None,
+        known: dict[_SeqKey, Outcome] | None = None, header: dict[str, Any] | None = None,
     ) -> Outcome:  # fmt: skip
         """`a` as the next transaction after `block` or, behind `prior`, what it adds to them:
         its own step, and the profit the sequence makes beyond `prior` alone. `known` holds
@@ -236,10 +237,33 @@ class Pipeline:
             base, both = run(prior), run((*prior, tx))
             return Outcome.of((both.steps[-1],), both.profit - base.profit, both.block)
 
+        if isinstance(sim, NodeSimulator):
+            return await self._simulate_on_node(sim, a, block, (*prior, tx), header, known)
         async with self._sim_lock:
             if not prior:
                 return await asyncio.to_thread(run, (tx,))
             return await asyncio.to_thread(marginal)
+
+    async def _simulate_on_node(
+        self, sim: NodeSimulator, a: Approved, block: int, txs: tuple[SimTx, ...],
+        header: dict[str, Any] | None, known: dict[_SeqKey, Outcome],
+    ) -> Outcome:  # fmt: skip
+        """The node runs the sequence natively, on the event loop: no thread, no lock. Behind
+        `prior` the plan's own step and profit come from one request holding the prior
+        sequence too (the prior-only profit is known from its own run in this group)."""
+        token = a.plan.profit_token
+
+        async def run(seq: tuple[SimTx, ...]) -> Outcome:
+            key = (block, seq, token, a.executor)
+            if key not in known:
+                known[key] = await sim.simulate_sequence_async(seq, token, a.executor, block,
+                                                               header)  # fmt: skip
+            return known[key]
+
+        if len(txs) == 1:
+            return await run(txs)
+        base, both = await run(txs[:-1]), await run(txs)
+        return Outcome.of((both.steps[-1],), both.profit - base.profit, both.block)
 
     async def _reject(
         self, a: Approved, reason: str, block: int, outcome: Outcome | None, net: int | None = None
