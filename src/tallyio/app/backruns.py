@@ -72,21 +72,30 @@ class PricedBackrun:
         return [self._priced(o, view) for o in found]
 
     def _priced(self, opp: Opportunity, view: StateView) -> Opportunity:
-        loan = opp.plan.loan
+        loan, market = opp.plan.loan, self.pricer.market
         usd = self.pricer.usd(view, loan.token, loan.amount)
-        return replace(opp, notional_usd=usd, flash_loan_usd=usd)
+        route = [market.symbol(getattr(a, "token_in", "?")) for a in opp.plan.actions]
+        detail = {**opp.detail, "route": ">".join([*route, route[0]])}  # for the live report
+        return replace(opp, notional_usd=usd, flash_loan_usd=usd, detail=detail)
 
 
-def pending_preview(rpc_url: str) -> Preview:
+def pending_preview(rpc_url: str, own: Iterable[str], lock: asyncio.Lock) -> Preview:
     """The engine's preview hook: a pending transaction run on a fork of the latest block, its
-    logs (none if it reverts). Its own simulator: the executors' is busy with our plans."""
+    logs (none if it reverts). Our own transactions are not simulated (never backrun). `lock`
+    is the executors' simulation lock: pyrevm forks are run one at a time in the process (two
+    at once in worker threads were seen to hang `make demo`)."""
     sim = ForkSimulator(rpc_url)
+    skip = frozenset(a.lower() for a in own)
 
     async def preview(tx: PendingTx) -> Sequence[Log]:
+        if tx.sender.lower() in skip or tx.to is None:
+            return ()
+
         def run() -> Sequence[Log]:
             return simulate_pending(sim, tx, sim.latest_block()).logs
 
-        return await asyncio.to_thread(run)
+        async with lock:
+            return await asyncio.to_thread(run)
 
     return preview
 
@@ -121,8 +130,9 @@ def backrun_parts(
     own = [pipeline.owner] + ([signer.address] if signer is not None else [])
     strategy = PricedBackrun.build(market, state, keep_share_bps, own)
     mempool = MempoolCollector(client, market.chain_id, poll_interval=poll_interval)
+    preview = pending_preview(rpc_url, own, pipeline._sim_lock)
     if isinstance(pipeline, PaperExecutor):
-        return BackrunParts(strategy, pending_preview(rpc_url), pipeline, mempool)
+        return BackrunParts(strategy, preview, pipeline, mempool)
     if not isinstance(pipeline, PublicMempoolExecutor) or signer is None:
         raise ValueError("live backruns need the public pipeline's signer and nonce counter")
     if not relay_urls:
@@ -130,4 +140,5 @@ def backrun_parts(
     relays = relay_client(relay_urls, relay_signer)
     path = BundleExecutor(client, ForkSimulator(rpc_url), pipeline.nonces, signer, relays,
                           **common)  # fmt: skip
-    return BackrunParts(strategy, pending_preview(rpc_url), path, mempool, [relays.close])
+    path._sim_lock = pipeline._sim_lock  # one pyrevm simulation at a time (see pending_preview)
+    return BackrunParts(strategy, preview, path, mempool, [relays.close])
