@@ -35,7 +35,7 @@ from tallyio.execution.pipeline import Pipeline
 from tallyio.execution.signer import SecretKey, Signer
 from tallyio.journal import JournalStore
 from tallyio.risk import CircuitBreaker, Exposure, RiskGate, RiskStore, load_risk_config
-from tallyio.sim import ForkSimulator
+from tallyio.sim.node import simulator_for
 
 GWEI = 10**9
 DEVNET_CAPS = FeeCaps(max_fee_per_gas=1_000 * GWEI, max_priority_fee_per_gas=200 * GWEI)
@@ -58,6 +58,7 @@ class EngineOptions:
     # "devnet": a DevnetRelay started for the run (live on a devnet)
     relay_urls: Sequence[str] = ()
     backrun_priority_fee: int = 0  # a bundle's order is its own: no tip needed to keep it
+    simulator: str | None = None  # "node" | "fork"; None: the node when it is local (sim/node.py)
 
 
 @dataclass(slots=True)
@@ -152,7 +153,7 @@ def make_pipeline(
     """Paper (simulate, journal, sign nothing) unless `options.live`: then the public mempool
     executor signing with `signer`."""
     common = pipeline_kwargs(options, chain_id, journal)
-    sim = ForkSimulator(rpc_url)
+    sim = simulator_for(rpc_url, options.simulator)
     if not options.live:
         return PaperExecutor(client, sim, owner=owner, **common)
     if signer is None:

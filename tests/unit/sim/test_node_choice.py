@@ -1,0 +1,32 @@
+"""Which simulator a run gets: the node's eth_simulateV1 when the node is on this machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tallyio.sim import ForkSimulator, NodeSimulator
+from tallyio.sim.node import is_loopback, simulator_for
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("http://127.0.0.1:8545", True),
+        ("http://localhost:8545", True),
+        ("http://[::1]:8545", True),
+        ("http://127.0.0.2:8545", True),
+        ("http://10.0.0.5:8545", False),
+        ("https://node.example:443/key", False),
+    ],
+)
+def test_loopback_hosts(url: str, local: bool) -> None:
+    assert is_loopback(url) is local
+
+
+def test_default_is_the_node_when_local_else_the_fork() -> None:
+    assert isinstance(simulator_for("http://127.0.0.1:8545"), NodeSimulator)
+    assert isinstance(simulator_for("http://10.0.0.5:8545"), ForkSimulator)
+    assert isinstance(simulator_for("http://127.0.0.1:8545", "fork"), ForkSimulator)
+    assert isinstance(simulator_for("http://10.0.0.5:8545", "node"), NodeSimulator)
+    with pytest.raises(ValueError, match="node' or 'fork"):
+        simulator_for("http://127.0.0.1:8545", "evm")
