@@ -29,43 +29,6 @@ GAS = GasModel()
 GRID = 40
 
 
-async def _load(m: dict[str, Any]) -> tuple[dict[Any, Any], dict[Any, Any], dict[str, Any]]:
-    client = build_client(m["rpc_url"])
-    try:
-        head = int(await client.request("eth_blockNumber"), 16)
-        aref, vref, _ = refs_from_manifest(m)
-        aave_users = await discover_accounts(client, aref, 0, head)
-        venus_users = await discover_accounts(client, vref, 0, head)
-        lending = await load_snapshot(
-            client, block=head, multicall_address=m["multicall"],
-            aave_markets=[(aref, aave_users)], venus_markets=[(vref, venus_users)],
-        )  # fmt: skip
-        pools = await load_pools(client, m["multicall"], sources_from_manifest(m), block=head)
-        block = await client.request("eth_getBlockByNumber", [hex(head), False])
-    finally:
-        await client.close()
-    return lending, dict(pools.entries), block
-
-
-def _block(m: dict[str, Any], lending: dict[Any, Any], raw: dict[str, Any]) -> BlockContext:
-    """ETH prices of every token from the Aave oracle (USD, 8 decimals)."""
-    aref, _, _ = refs_from_manifest(m)
-    reserves, _ = aave_inputs(lending.get, aref)
-    weth = reserves[m["tokens"]["WETH"].lower()]
-    eth_prices = {a: weth.price * 10**r.decimals // r.price for a, r in reserves.items()}
-    number, ts = int(raw["number"], 16), int(raw["timestamp"], 16)
-    return BlockContext(m["chain_id"], number, ts, int(raw["baseFeePerGas"], 16), 0, eth_prices)
-
-
-def _config(m: dict[str, Any], pools: dict[Any, Any], router: Any) -> LiquidationConfig:
-    addresses = tuple(k[1] for k in pools if isinstance(k, tuple) and k[0] == "pool")
-    return LiquidationConfig(
-        router=router, pools=addresses, balancer_vault=m["balancer_v2"]["vault"].lower(),
-        aave_flash_pool=m["aave_v3"]["pool"].lower(),
-        venus_close_factor=int(m["venus"]["close_factor"]),
-    )  # fmt: skip
-
-
 # -- the exhaustive search, by hand ---------------------------------------------------------------
 def _net_wei(
     cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
