@@ -35,7 +35,7 @@ from tallyio.execution.pipeline import Pipeline
 from tallyio.execution.signer import SecretKey, Signer
 from tallyio.journal import JournalStore
 from tallyio.risk import CircuitBreaker, Exposure, RiskGate, RiskStore, load_risk_config
-from tallyio.sim.node import simulator_for
+from tallyio.sim.node import NodeSimulator, simulator_for
 
 GWEI = 10**9
 DEVNET_CAPS = FeeCaps(max_fee_per_gas=1_000 * GWEI, max_priority_fee_per_gas=200 * GWEI)
@@ -146,6 +146,12 @@ def pipeline_kwargs(
     return common
 
 
+def _sim_closers(pipeline: Pipeline) -> list[Callable[[], Any]]:
+    """The node simulator holds an HTTP session open; the fork holds nothing to close."""
+    sim = pipeline.simulator
+    return [sim.aclose] if isinstance(sim, NodeSimulator) else []
+
+
 def make_pipeline(
     rpc_url: str, chain_id: int, client: ChainClient, journal: JournalStore | None,
     options: EngineOptions, signer: Signer | None, owner: str,
@@ -249,5 +255,5 @@ async def build_engine(
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip
     return Running(engine, collector, market, client, executor, journal, pipeline,
-                   closers=backruns.closers if backruns else [],
+                   closers=[*(backruns.closers if backruns else []), *_sim_closers(pipeline)],
                    mempool=backruns.mempool if backruns else None)  # fmt: skip
