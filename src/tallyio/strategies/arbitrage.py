@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tallyio.core.opportunity import ETH, BlockContext, Kind, Opportunity
 from tallyio.core.plan import BPS, FlashLoan, FlashSource, Plan
 from tallyio.protocols.balancer import WeightedPool
@@ -34,6 +37,7 @@ from tallyio.strategies.sizing import LoanFee, Sizing, V2Leg, size_quote, size_v
 __all__ = ["ArbitrageConfig", "ArbitrageStrategy", "GasTable", "Lender"]
 
 Cycle = tuple[Hop, ...]
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,10 @@ class ArbitrageConfig:
     max_hops: int = 4
     max_candidates: int = 64  # screened cycles sized exactly per batch, best first
     max_opportunities: int = 8
+    # a cycle's exact profit is taken to be at most this times its float estimate (virtual
+    # constant-product legs): the bound that stops best-first sizing; V3 ranges past the
+    # active one and Balancer's curve away from spot are what the slack is for
+    bound_margin: float = 2.0
     gas: GasTable = field(default_factory=GasTable)
 
     def __post_init__(self) -> None:
@@ -122,7 +130,7 @@ class ArbitrageStrategy:
         self.index.refresh(self.graph.pools)
 
     def process(
-        self, deltas: Sequence[Delta], view: StateView, block: BlockContext
+        self, deltas: Sequence[Delta], view: StateView, block: BlockContext, *, first: bool = False
     ) -> list[Opportunity]:
         changed = self.graph.update(deltas) & self.graph.pools.keys()
         if self.index.version != self.graph.version:
@@ -130,19 +138,39 @@ class ArbitrageStrategy:
         if not changed:
             return []
         self.index.refresh(changed)
-        return self.evaluate(changed, block)
+        return self.evaluate(changed, block, first=first)
 
-    def evaluate(self, pools: Iterable[str], block: BlockContext) -> list[Opportunity]:
-        """Opportunities from the cycles through `pools` at the graph's state, best first."""
-        ids = self.index.screen(pools).tolist()
-        if len(ids) > self.config.max_candidates:
-            # The screen orders by marginal rate; a deep pool at a small edge can pay more than
-            # a shallow one at a large edge, so the cut keeps the largest estimated profits.
-            ids.sort(key=lambda i: self.estimate_wei(self.index.cycles[i], block), reverse=True)
-            ids = ids[: self.config.max_candidates]
-        found = [self.opportunity(self.index.cycles[i], block) for i in ids]
-        best = sorted((o for o in found if o is not None), key=_net, reverse=True)
-        return best[: self.config.max_opportunities]
+    def evaluate(
+        self, pools: Iterable[str], block: BlockContext, *, first: bool = False
+    ) -> list[Opportunity]:
+        """Opportunities from the cycles through `pools` at the graph's state, best first.
+
+        Best-first with a bound: the screened cycles are ranked by their float estimate and
+        sized exactly in that order, stopping once no later cycle's bound (`bound_margin`
+        times its estimate) can beat the `max_opportunities`-th best net found. With `first`
+        (the engine's path: the best plan out before the rest are sized) a cycle is also
+        skipped when it shares a pool with one already found whose net its bound cannot beat:
+        it would only be simulated behind that one and dropped."""
+        ids = self.index.screen(pools)
+        bounds = self.estimates_wei(ids, block) * self.config.bound_margin
+        order = np.argsort(-bounds, kind="stable")[: self.config.max_candidates]
+        found: list[Opportunity] = []
+        for bound, i in zip(bounds[order].tolist(), ids[order].tolist(), strict=True):
+            if bound <= 0 or self._beaten(found, bound):
+                break
+            cycle = self.index.cycles[i]
+            if first and _blocked(found, cycle, bound):
+                continue
+            opportunity = self.opportunity(cycle, block)
+            if opportunity is not None:
+                found.append(opportunity)
+        best = sorted(found, key=_net, reverse=True)
+        return (_disjoint(best) if first else best)[: self.config.max_opportunities]
+
+    def _beaten(self, found: list[Opportunity], bound: float) -> bool:
+        """True when `max_opportunities` found opportunities each net at least `bound`."""
+        k = self.config.max_opportunities
+        return len(found) >= k and sorted(map(_net, found), reverse=True)[k - 1] >= bound
 
     # -- one cycle ------------------------------------------------------------------------
     def opportunity(self, cycle: Cycle, block: BlockContext) -> Opportunity | None:
@@ -196,6 +224,17 @@ class ArbitrageStrategy:
             return 0.0
         x = (math.sqrt(a * b) - b) / c
         return (a * x / (b + c * x) - x) * ETH / price
+
+    def estimates_wei(self, ids: npt.NDArray[np.int64], block: BlockContext) -> Floats:
+        """`estimate_wei` of the index's cycles `ids`, over the index's numpy columns."""
+        a, b, c = self.index.chains(ids)
+        prices = [block.eth_price(t) or 0 for t in self.index.start_tokens]
+        price = np.array(prices, dtype=np.float64)[self.index.start[ids]]
+        with np.errstate(all="ignore"):
+            ok = (price > 0) & (c > 0) & (a > b) & np.isfinite(a * b)
+            x = (np.sqrt(a * b) - b) / c
+            wei = (a * x / (b + c * x) - x) * ETH / price
+        return np.where(ok, wei, 0.0)
 
     def _guess(self, cycle: Cycle, pools: list[Any], fee: LoanFee) -> int:
         a, b, c = _virtual_chain(cycle, pools)
@@ -311,3 +350,20 @@ def _virtual_chain(cycle: Cycle, pools: list[Any]) -> tuple[float, float, float]
 
 def _net(opportunity: Opportunity) -> int:
     return int(opportunity.detail["net_wei"])
+
+
+def _blocked(found: list[Opportunity], cycle: Cycle, bound: float) -> bool:
+    """A found opportunity shares a pool with `cycle` and nets at least its bound."""
+    pools = {h.pool for h in cycle}
+    return any(_net(o) >= bound and not pools.isdisjoint(o.detail["pools"]) for o in found)
+
+
+def _disjoint(ranked: list[Opportunity]) -> list[Opportunity]:
+    """Greedily, best net first, the opportunities sharing no pool with a better one."""
+    taken: list[Opportunity] = []
+    used: set[str] = set()
+    for o in ranked:
+        if used.isdisjoint(o.detail["pools"]):
+            taken.append(o)
+            used.update(o.detail["pools"])
+    return taken

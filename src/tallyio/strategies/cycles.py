@@ -32,6 +32,7 @@ from tallyio.state.routes import Hop, PoolValue, amount_out
 __all__ = ["CycleIndex", "VirtualLeg", "enumerate_cycles", "virtual_leg"]
 
 Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 Q96 = float(2**96)
 Cycle = tuple[Hop, ...]
 
@@ -145,8 +146,17 @@ class CycleIndex:
         self._edge = {h: k for k, h in enumerate(hops)}
         pad = len(hops)  # a hop of log rate 0 fills cycles shorter than max_hops
         self.log_rate = np.zeros(pad + 1, dtype=np.float64)
+        # each hop's virtual leg (reserve in, reserve out x keep) for the vector estimate
+        self.leg_in = np.ones(pad + 1, dtype=np.float64)
+        self.leg_out = np.ones(pad + 1, dtype=np.float64)
+        self.leg_keep = np.ones(pad + 1, dtype=np.float64)
+        self.pad = pad
         self.edges: Ints = np.full((len(self.cycles), self.max_hops), pad, dtype=np.int64)
         by_pool: dict[str, list[int]] = {}
+        starts = sorted({c[0].token_in for c in self.cycles})
+        self.start_tokens = starts
+        at = {t: k for k, t in enumerate(starts)}
+        self.start: Ints = np.array([at[c[0].token_in] for c in self.cycles], dtype=np.int64)
         for i, cycle in enumerate(self.cycles):
             for j, hop in enumerate(cycle):
                 self.edges[i, j] = self._edge[hop]
@@ -169,8 +179,11 @@ class CycleIndex:
             if pool is None:
                 continue
             for hop in self.graph.pool_hops(address):
-                rate = virtual_leg(pool, hop.token_in, hop.token_out).rate
-                self.log_rate[self._edge[hop]] = math.log(rate) if rate > 0 else -math.inf
+                leg, edge = virtual_leg(pool, hop.token_in, hop.token_out), self._edge[hop]
+                rate = leg.rate
+                self.log_rate[edge] = math.log(rate) if rate > 0 else -math.inf
+                self.leg_in[edge], self.leg_keep[edge] = leg.reserve_in, leg.keep
+                self.leg_out[edge] = leg.keep * leg.reserve_out
 
     def through(self, pool: str) -> Ints:
         """Ids of every cycle through `pool`."""
@@ -190,3 +203,13 @@ class CycleIndex:
 
     def score(self, ids: Ints) -> npt.NDArray[np.float64]:
         return self.log_rate[self.edges[ids]].sum(axis=1)
+
+    def chains(self, ids: Ints) -> tuple[Floats, Floats, Floats]:
+        """(a, b, c) of each cycle's virtual legs composed, out(x) = a x / (b + c x): the
+        vector form of the strategy's per-cycle estimate (padding hops leave it as it is)."""
+        a, b, c = (np.ones(len(ids)), np.ones(len(ids)), np.zeros(len(ids)))
+        for edge in self.edges[ids].T:
+            real = edge != self.pad
+            x, y, g = self.leg_in[edge], self.leg_out[edge], self.leg_keep[edge]
+            a, b, c = y * a, x * b, np.where(real, x * c + g * a, c)
+        return a, b, c
