@@ -56,7 +56,7 @@ from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Pipeline, Quote, Status, Submission
 from tallyio.execution.signer import SecretKey, Signer
 from tallyio.execution.submit import ExecutionMetrics
-from tallyio.sim import ForkSimulator
+from tallyio.sim import ForkSimulator, NodeSimulator, SimTx, Simulator
 from tallyio.state.pools import pool_handlers
 from tallyio.state.positions import lending_handlers, merge_handlers
 from tallyio.state.prices import CLOCK_KEY
@@ -71,6 +71,7 @@ TARGET_P50_MS = 1.0
 TARGET_P99_MS = 5.0
 # The runner's liquidation strategies (its --strategies choice); arbitrage has its own bench.
 LIQUIDATIONS = ("aave_v3_liquidation", "venus_liquidation")
+SIMULATOR = "node"  # the node's eth_simulateV1 (loopback, as the runner picks); "fork": pyrevm
 STAGES = ("state", "screen", "confirm", "sizing", "plan", "simulate", "fees", "sign")
 
 
@@ -106,11 +107,12 @@ class SigningExecutor(Pipeline):
 
     mode = "bench"
 
-    def __init__(self, node: Any, sim: ForkSimulator, signer: Signer, nonces: NonceManager,
+    def __init__(self, node: Any, sim: Simulator, signer: Signer, nonces: NonceManager,
                  recorder: Recorder, **kw: Any) -> None:  # fmt: skip
         super().__init__(node, sim, owner=signer.address, metrics=recorder, **kw)
         self.signer, self.nonces, self.recorder = signer, nonces, recorder
         self.signed: list[tuple[float, bytes]] = []
+        self.quoted: list[tuple[Approved, Quote]] = []  # what was signed, for the parity check
 
     async def _before_send(self) -> None:
         if self.nonces.next_nonce is None:
@@ -125,6 +127,7 @@ class SigningExecutor(Pipeline):
         done = time.perf_counter()
         self.recorder.samples["sign"].append(done - start)
         self.signed.append((done, raw))
+        self.quoted.append((a, q))
         self.nonces.release(nonce)  # nothing is sent: the next sample signs at the same nonce
         return self._result(a, q, Status.SIMULATED)
 
@@ -191,7 +194,12 @@ async def _engine(
 
     nonces = NonceManager(client, chain_id=market.chain_id, address=signer.address,
                           sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
-    pipeline = SigningExecutor(client, ForkSimulator(manifest["rpc_url"]), signer, nonces, rec,
+    sim = (
+        NodeSimulator(manifest["rpc_url"])
+        if SIMULATOR == "node"
+        else ForkSimulator(manifest["rpc_url"])
+    )
+    pipeline = SigningExecutor(client, sim, signer, nonces, rec,
                                fee_params=fee_params("devnet"), caps=DEVNET_CAPS)  # fmt: skip
     executor, policy = manifest["tally_executor"], FeePolicy(priority_fee=10**9)
 
@@ -261,6 +269,22 @@ async def _sample(
     return pipeline.signed[signed][0] - start  # the first signed transaction
 
 
+def _fork_parity(
+    manifest: dict[str, Any], owner: str, last: list[tuple[Approved, Quote]]
+) -> dict[str, Any]:
+    """The last sample's signed plans run again on the pyrevm fork, each behind the ones
+    signed before it: the same step (gas, output, logs) and the same profit it adds."""
+    fork, prior, same = ForkSimulator(manifest["rpc_url"]), list[SimTx](), list[bool]()
+    for a, q in last:
+        tx, token = SimTx(owner, a.executor, a.calldata), a.plan.profit_token
+        both = fork.simulate_sequence([*prior, tx], token, a.executor, q.block)
+        base = fork.simulate_sequence(prior, token, a.executor, q.block).profit if prior else 0
+        got = q.outcome
+        same.append(got.steps[-1] == both.steps[-1] and got.profit == both.profit - base)
+        prior.append(tx)
+    return {"plans": len(last), "equal": all(same) and bool(same)}
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -281,6 +305,9 @@ async def _measure_size(
     missed = 0
     for i in range(WARMUP + SAMPLES):
         rec.take()
+        if isinstance(pipeline.simulator, NodeSimulator):
+            pipeline.simulator.forget()  # a new block's header: asked for on the path, as live
+        quoted = len(pipeline.quoted)
         latency = await _sample(engine, pipeline, block, logs)
         taken = rec.take()
         _rewind(engine, before, block)
@@ -311,6 +338,10 @@ async def _measure_size(
         "p99_ms": _ms(_pct(latencies, 0.99)) if latencies else None,
         "max_ms": _ms(max(latencies)) if latencies else None,
         "stages_p50_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
+        "simulator": SIMULATOR,
+        "node_equals_fork": await asyncio.to_thread(
+            _fork_parity, manifest, pipeline.owner, pipeline.quoted[quoted:]
+        ),
     }
 
 
