@@ -198,18 +198,25 @@ def golden_max(f: Callable[[int], int | None], lo: int, hi: int, *, rel: int = 1
 
 
 def size_quote(
-    quote: Quote, fee: LoanFee = NO_FEE, max_in: int = MAX_UINT112, *, guess: int = 0
+    quote: Quote,
+    fee: LoanFee = NO_FEE,
+    max_in: int = MAX_UINT112,
+    *,
+    guess: int = 0,
+    spread: int = 16,
+    rel: int = 10**9,
 ) -> Sizing | None:
     """The best input for any cycle given its exact quote (unimodal), in [1, max_in]; `guess`
-    (a float estimate of the optimum, 0 if none) narrows the bracket to [guess/16, 16 guess].
-    None when nothing pays."""
+    (a float estimate of the optimum, 0 if none) narrows the bracket to [guess/spread,
+    spread guess], searched to 1/`rel` (see golden_max). None when nothing pays."""
     if max_in < 1:
         return None
     lo, hi = 1, max_in
     if guess > 0:
-        lo, hi = max(1, guess // 16), min(max_in, guess * 16)
-    x = golden_max(lambda v: _profit(quote, fee, v), lo, hi)
+        lo, hi = max(1, guess // spread), min(max_in, guess * spread)
+    x = golden_max(lambda v: _profit(quote, fee, v), lo, hi, rel=rel)
     best = _best_of(quote, fee, (x,))
     if guess > 0 and best is not None and x in (lo, hi) and (lo, hi) != (1, max_in):
-        return size_quote(quote, fee, max_in)  # the guess was off: bracket the whole range
+        # the guess was off: bracket the whole range
+        return size_quote(quote, fee, max_in, rel=rel)
     return best if best is not None and best.profit > 0 else None
