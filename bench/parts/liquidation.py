@@ -71,7 +71,7 @@ TARGET_P50_MS = 1.0
 TARGET_P99_MS = 5.0
 # The runner's liquidation strategies (its --strategies choice); arbitrage has its own bench.
 LIQUIDATIONS = ("aave_v3_liquidation", "venus_liquidation")
-SIMULATOR = "node"  # the node's eth_simulateV1 (loopback, as the runner picks); "fork": pyrevm
+SIMULATOR = "fork"  # what the runner plugs in by default (sim/node.py simulator_for)
 STAGES = ("state", "screen", "confirm", "sizing", "plan", "simulate", "fees", "sign")
 
 

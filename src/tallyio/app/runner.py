@@ -58,7 +58,7 @@ class EngineOptions:
     # "devnet": a DevnetRelay started for the run (live on a devnet)
     relay_urls: Sequence[str] = ()
     backrun_priority_fee: int = 0  # a bundle's order is its own: no tip needed to keep it
-    simulator: str | None = None  # "node" | "fork"; None: the node when it is local (sim/node.py)
+    simulator: str | None = None  # "node" | "fork"; None: the fork (sim/node.py simulator_for)
 
 
 @dataclass(slots=True)

@@ -266,10 +266,12 @@ def is_loopback(rpc_url: str) -> bool:
 
 
 def simulator_for(rpc_url: str, kind: str | None = None) -> Simulator:
-    """ "node" (eth_simulateV1) or "fork" (pyrevm); None: the node when it is on this machine
-    (a searcher's own node), else the fork (a remote node's round trip is more than the run)."""
+    """ "node" (eth_simulateV1) or "fork" (pyrevm, the default). Measured on anvil the node runs
+    a liquidation plan no faster than the warm fork (docs/engine.md, fourth pass), and the fork
+    is the simulator every executor test was written against, so the node is opt-in: for a
+    node on this machine whose EVM beats pyrevm. `is_loopback` tells whether it is local."""
     if kind is None:
-        kind = "node" if is_loopback(rpc_url) else "fork"
+        kind = "fork"
     if kind == "node":
         return NodeSimulator(rpc_url)
     if kind == "fork":

@@ -1,4 +1,4 @@
-"""Which simulator a run gets: the node's eth_simulateV1 when the node is on this machine."""
+"""Which simulator a run gets: the pyrevm fork unless the node's eth_simulateV1 is asked for."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def test_loopback_hosts(url: str, local: bool) -> None:
     assert is_loopback(url) is local
 
 
-def test_default_is_the_node_when_local_else_the_fork() -> None:
-    assert isinstance(simulator_for("http://127.0.0.1:8545"), NodeSimulator)
+def test_default_is_the_fork_and_the_node_is_opt_in() -> None:
+    assert isinstance(simulator_for("http://127.0.0.1:8545"), ForkSimulator)
     assert isinstance(simulator_for("http://10.0.0.5:8545"), ForkSimulator)
     assert isinstance(simulator_for("http://127.0.0.1:8545", "fork"), ForkSimulator)
     assert isinstance(simulator_for("http://10.0.0.5:8545", "node"), NodeSimulator)
