@@ -21,16 +21,15 @@ pre-sizing from a watch list) once that block's submissions are done or `IDLE_WA
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import heapq
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from tallyio.core.describe import StageTimer, describe, jsonable, result_dict
 from tallyio.core.events import Block, BlockEnd, Event, Log, PendingTx, Reorg
 from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.core.queue import OpportunityQueue, conflict_groups, plan_key
 from tallyio.state.prices import clock_log
 from tallyio.state.store import Delta, MarketState, StateView
 
@@ -72,24 +71,6 @@ class Gate(Protocol):
     ) -> Any: ...
 
 
-class OpportunityQueue:
-    """A heap by (kind, -profit in wei, arrival)."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, int, Opportunity]] = []
-        self._seq = 0
-
-    def push(self, opp: Opportunity) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (int(opp.kind), -opp.profit_wei(), self._seq, opp))
-
-    def pop(self) -> Opportunity:
-        return heapq.heappop(self._heap)[3]
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-
 @dataclass(slots=True)
 class EngineStats:
     blocks: int = 0
@@ -99,30 +80,6 @@ class EngineStats:
     approved: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     results: list[tuple[Opportunity, Any]] = field(default_factory=list)
-
-
-def conflict_groups(opps: Sequence[Opportunity]) -> list[list[Opportunity]]:
-    """Opportunities joined by shared touches (transitively), each group in the given order;
-    a group is simulated together in sequence and sent in that order."""
-    groups: list[tuple[set[str], list[Opportunity]]] = []
-    for opp in opps:
-        joined = [g for g in groups if not g[0].isdisjoint(opp.touches)]
-        merged: tuple[set[str], list[Opportunity]] = (set(opp.touches), [])
-        for g in joined:
-            merged[0].update(g[0])
-            merged[1].extend(g[1])
-            groups.remove(g)
-        merged[1].append(opp)
-        merged[1].sort(key=opps.index)
-        groups.append(merged)
-    order = {id(o): i for i, o in enumerate(opps)}
-    return sorted((g[1] for g in groups), key=lambda g: order[id(g[0])])
-
-
-def plan_key(opp: Opportunity) -> str:
-    """A stable id for journaling an opportunity before the executor derives its plan id."""
-    digest = hashlib.sha256(repr((opp.plan, opp.block, opp.chain_id)).encode()).hexdigest()
-    return digest[:16]
 
 
 class Engine:
@@ -251,15 +208,15 @@ class Engine:
                           expected_profit=opp.expected_profit, kind=opp.kind.name.lower(),
                           chain_id=opp.chain_id, gas_estimate=opp.gas_estimate,
                           profit_token=opp.profit_token, touches=opp.touches,
-                          payload=_jsonable(opp.detail))  # fmt: skip
-            self._emit("opportunity", {**_describe(opp), "plan_id": key})
+                          payload=jsonable(opp.detail))  # fmt: skip
+            self._emit("opportunity", {**describe(opp), "plan_id": key})
             reason = self._refusal(opp)
             self._journal("record_decision", key, stage="risk", approved=not reason,
                           reason=reason)  # fmt: skip
             if reason:
                 self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
                 self._count("rejections_total", "risk", reason)
-                self._emit("decision", {**_describe(opp), "plan_id": key, "approved": False,
+                self._emit("decision", {**describe(opp), "plan_id": key, "approved": False,
                                         "reason": reason})  # fmt: skip
                 continue
             self.stats.approved += 1
@@ -333,8 +290,8 @@ class Engine:
         for opp, result in zip(group, results, strict=True):
             self.stats.results.append((opp, result))
             net_wei = self._record_result(opp, result)  # first: a trip it causes is news too
-            self._emit("trade", {**_describe(opp), "plan_id": plan_key(opp), "net_wei": net_wei,
-                                 "result": _result_dict(result)})  # fmt: skip
+            self._emit("trade", {**describe(opp), "plan_id": plan_key(opp), "net_wei": net_wei,
+                                 "result": result_dict(result)})  # fmt: skip
 
     def _record_result(self, opp: Opportunity, result: Any) -> int | None:
         """Feed a landed result to metrics and the gate; its net in wei (None: nothing landed)."""
@@ -395,44 +352,4 @@ class Engine:
             counter.labels(*labels).inc()
 
     def _timed(self, stage: str) -> Any:
-        return _Timer(self.metrics, stage)
-
-
-class _Timer:
-    __slots__ = ("metrics", "stage", "t0")
-
-    def __init__(self, metrics: Any, stage: str) -> None:
-        self.metrics, self.stage, self.t0 = metrics, stage, 0.0
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.metrics is not None:
-            self.metrics.observe(self.stage, time.perf_counter() - self.t0)
-
-
-def _describe(opp: Opportunity) -> dict[str, Any]:
-    simple = {k: v for k, v in opp.detail.items() if isinstance(v, str | int | float)}
-    return {"strategy": opp.strategy, "kind": opp.kind.name.lower(), "block": opp.block,
-            "expected_profit": str(opp.expected_profit), "token": opp.profit_token,
-            **simple}  # fmt: skip
-
-
-def _result_dict(result: Any) -> dict[str, Any]:
-    if isinstance(result, BaseException):
-        return {"status": "error", "reason": str(result)}
-    out: dict[str, Any] = {}
-    for name in ("status", "reason", "tx_hash", "block", "realised_profit", "net_profit"):
-        value = getattr(result, name, None)
-        out[name] = str(value) if isinstance(value, int) and value > 2**53 else value
-    if out.get("status") is not None:
-        out["status"] = str(getattr(out["status"], "value", out["status"]))
-    return out
-
-
-def _jsonable(detail: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in dict(detail).items():
-        out[str(k)] = v if isinstance(v, str | float | bool | None) else str(v)
-    return out
+        return StageTimer(self.metrics, stage)
