@@ -9,7 +9,7 @@ devnet's real pools. Each sample feeds the engine that block as the node collect
 first signed transaction's bytes:
 
     state.apply -> strategy (graph update, float screen of the cycles through the moved pool,
-    exact sizing of the best 64, plans) -> risk -> Approved -> pipeline: simulation on the
+    best-first exact sizing to the bound, plans) -> risk -> Approved -> pipeline: simulation on the
     warm pyrevm fork (ForkSimulator, the simulator the runner plugs in), fees from the
     engine's head -> nonce -> sign
 
