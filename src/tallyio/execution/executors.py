@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tallyio.chain.errors import ChainError
-from tallyio.execution.backrun import BackrunBundle, BackrunError, fetch_leading
+from tallyio.execution.backrun import BackrunBundle
 from tallyio.execution.fees import Fees, ParentHeader, bump
 from tallyio.execution.fees import next_base_fee as next_base
 from tallyio.execution.nonce import NodeClient, NonceError, NonceManager, SentTx
@@ -44,22 +44,9 @@ class PaperExecutor(Pipeline):
         await self._submitted(a, q, "simulated", target_block=q.target_block)
         return self._result(a, q, Status.SIMULATED)
 
-    async def execute_backrun(self, a: Approved, user_tx: str) -> Submission:
-        """Paper backrun: `a` simulated right behind the user's pending transaction `user_tx`
-        (judged on what it adds, as the bundle executor judges it) and journaled; nothing sent."""
-        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
-        try:
-            leading = await fetch_leading(self.node, user_tx)
-        except BackrunError as exc:
-            return await self._reject(a, str(exc), int(header["number"], 16), None)
-        quote = await self._prepare(a, header, (leading.sim,))
-        if isinstance(quote, Submission):
-            return quote
-        await self._record("record_decision", a.plan_id, stage="executor", approved=True,
-                           payload={"mode": self.mode, "backrun_of": leading.hash})  # fmt: skip
-        result = await self._send(a, quote)
-        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
-        return result
+    async def _send_backrun(self, a: Approved, q: Quote | None, leading: bytes) -> Submission:
+        assert q is not None
+        return await self._send(a, q)  # paper: journaled behind the user's tx, nothing sent
 
 
 class PublicMempoolExecutor(Pipeline):
@@ -78,10 +65,6 @@ class PublicMempoolExecutor(Pipeline):
         self.nonces = nonces
         self.timeout_blocks, self.replace_after_blocks = timeout_blocks, replace_after_blocks
         self.wall_timeout = wall_timeout
-
-    async def _before_send(self) -> None:
-        if self.nonces.next_nonce is None:
-            await self.nonces.sync()
 
     async def _send(self, a: Approved, q: Quote) -> Submission:
         try:
@@ -177,28 +160,9 @@ class BundleExecutor(Pipeline):
         self.nonces, self.signer, self.relays = nonces, signer, relays
         self.max_blocks, self.block_timeout = max_blocks, block_timeout
 
-    async def _before_send(self) -> None:
-        if self.nonces.next_nonce is None:
-            await self.nonces.sync()
-
-    async def execute_backrun(self, a: Approved, user_tx: str) -> Submission:
-        """`a` right behind the user's pending transaction `user_tx`, in one bundle [theirs,
-        ours]: simulated behind it (judged on what it adds), sent only in that order."""
-        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
-        try:
-            leading = await fetch_leading(self.node, user_tx)
-        except BackrunError as exc:
-            return await self._reject(a, str(exc), int(header["number"], 16), None)
-        quote = await self._prepare(a, header, (leading.sim,))
-        if isinstance(quote, Submission):
-            return quote
-        await self._before_send()
-        await self._record("record_decision", a.plan_id, stage="executor", approved=True,
-                           payload={"mode": self.mode, "backrun_of": leading.hash})  # fmt: skip
-        with self.metrics.timed(self.mode, "send"):
-            result = await self._send(a, quote, leading.raw)
-        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
-        return result
+    async def _send_backrun(self, a: Approved, q: Quote | None, leading: bytes) -> Submission:
+        assert q is not None
+        return await self._send(a, q, leading)  # one bundle: [theirs, ours], in that order
 
     async def _send(self, a: Approved, q: Quote, leading: bytes = b"") -> Submission:
         if self.nonces.next_nonce is None:

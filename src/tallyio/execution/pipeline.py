@@ -23,10 +23,11 @@ from typing import Any, ClassVar
 from eth_utils import to_checksum_address
 
 from tallyio.core.plan import Plan
+from tallyio.execution.backrun import BackrunError, fetch_leading
 from tallyio.execution.calldata import fast_encode_plan
 from tallyio.execution.fees import FeeCaps, FeeParams, FeePolicy, Fees, ParentHeader
 from tallyio.execution.fees import next_base_fee as next_base
-from tallyio.execution.nonce import NodeClient
+from tallyio.execution.nonce import NodeClient, NonceManager
 from tallyio.execution.relays import RelayResult
 from tallyio.execution.signer import keccak256
 from tallyio.execution.submit import (
@@ -178,6 +179,35 @@ class Pipeline:
 
     async def _before_send(self) -> None:
         """Executors with a nonce counter sync it here, so grouped sends take it in order."""
+        nonces: NonceManager | None = getattr(self, "nonces", None)
+        if nonces is not None and nonces.next_nonce is None:
+            await nonces.sync()
+
+    async def execute_backrun(self, a: Approved, user_tx: str) -> Submission:
+        """`a` right behind the user's pending transaction `user_tx`: simulated behind it
+        (judged on what it adds) and handed to `_send_backrun`, which may only put it after
+        the user's transaction (a bundle [theirs, ours]) or send nothing."""
+        if type(self)._send_backrun is Pipeline._send_backrun:
+            await self._send_backrun(a, None, b"")  # refuses before anything is simulated
+        header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+        try:
+            leading = await fetch_leading(self.node, user_tx)
+        except BackrunError as exc:
+            return await self._reject(a, str(exc), int(header["number"], 16), None)
+        quote = await self._prepare(a, header, (leading.sim,))
+        if isinstance(quote, Submission):
+            return quote
+        await self._before_send()
+        await self._record("record_decision", a.plan_id, stage="executor", approved=True,
+                           payload={"mode": self.mode, "backrun_of": leading.hash})  # fmt: skip
+        with self.metrics.timed(self.mode, "send"):
+            result = await self._send_backrun(a, quote, leading.raw)
+        self.metrics.outcomes.labels(self.mode, result.status.value).inc()
+        return result
+
+    async def _send_backrun(self, a: Approved, q: Quote | None, leading: bytes) -> Submission:
+        """No backruns here: only an executor that can keep the user's transaction first."""
+        raise BackrunError(f"the {self.mode} executor cannot keep a user's transaction first")
 
     async def _send(self, a: Approved, q: Quote) -> Submission:
         raise NotImplementedError

@@ -20,6 +20,7 @@ from tallyio.chain import ChainClient, ChainError, build_client
 from tallyio.chain.middleware import RetryPolicy, RpcMetrics
 from tallyio.core.opportunity import BlockContext, Kind, Opportunity
 from tallyio.core.plan import FlashLoan, FlashSource, Plan, UniswapV2Swap
+from tallyio.execution.backrun import BackrunError
 from tallyio.execution.executors import PaperExecutor, PublicMempoolExecutor
 from tallyio.execution.fees import FeeCaps, FeePolicy, fee_params
 from tallyio.execution.nonce import NonceManager
@@ -121,3 +122,17 @@ async def test_a_backrun_goes_only_to_the_backrun_path_and_only_behind_a_named_u
         await submit([_backrun(**{LEADING_TX: USER_TX})], BLOCK)
     assert _requests(bundle_node.registry) > 0
     assert _requests(public_node.registry) == 0
+
+
+async def test_the_public_executor_refuses_a_backrun_itself_before_asking_anything(
+    nodes: tuple[Node, Node],
+) -> None:
+    """Defence in depth below the router: the public executor has no way to keep a user's
+    transaction first, so it refuses a backrun outright (no simulation, no nonce, no send)."""
+    public_node, _ = nodes
+    public = _public(public_node)
+    approved = Submitter(EXECUTOR, public, FeePolicy()).approved(_backrun(), BLOCK, FeePolicy())
+    with pytest.raises(BackrunError, match="cannot keep a user's transaction first"):
+        await public.execute_backrun(approved, USER_TX)
+    assert _requests(public_node.registry) == 0
+    assert public.nonces.next_nonce is None
