@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from tallyio.chain.errors import ChainError
 from tallyio.chain.rpc import RpcClient
+from tallyio.collectors.polling import poll
 from tallyio.core.events import PendingTx
 
 log = logging.getLogger(__name__)
@@ -72,20 +72,8 @@ class MempoolCollector:
             self._seen.popitem(last=False)
 
     async def events(self) -> AsyncIterator[PendingTx]:
-        backoff = self.poll_interval
-        while True:
-            try:
-                batch = await self.step()
-            except (ChainError, OSError, KeyError, ValueError, TypeError) as exc:
-                self.errors += 1
-                log.warning("mempool collector: %s; retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            backoff = self.poll_interval
-            for tx in batch:
-                yield tx
-            await asyncio.sleep(self.poll_interval)
+        async for tx in poll(self, self.step, "mempool collector", rest_after_batch=True):
+            yield tx
 
 
 async def merge(*streams: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:

@@ -9,14 +9,14 @@ answer is logged and retried with backoff; the stream resumes where it was, gaps
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from tallyio.chain.errors import ChainError
-from tallyio.chain.reorg import HeadFollower, ReorgTooDeepError, block_from_rpc
+from tallyio.chain.reorg import HeadFollower, block_from_rpc
 from tallyio.chain.rpc import RpcClient
+from tallyio.collectors.polling import poll
 from tallyio.core.events import Block, BlockEnd, Event, Log, Reorg
 
 log = logging.getLogger(__name__)
@@ -87,20 +87,6 @@ class NodeCollector:
             self._pending = None
 
     async def events(self) -> AsyncIterator[Event]:
-        backoff = self.poll_interval
-        while True:
-            try:
-                batch = await self.step()
-            except ReorgTooDeepError:
-                raise  # state must be reloaded from a snapshot: the engine decides
-            except (ChainError, OSError, KeyError, ValueError, TypeError) as exc:
-                self.errors += 1
-                log.warning("collector: %s; retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            backoff = self.poll_interval
-            for event in batch:
-                yield event
-            if not batch:
-                await asyncio.sleep(self.poll_interval)
+        """Forever; a ReorgTooDeepError propagates (state must be reloaded: the engine's call)."""
+        async for event in poll(self, self.step, "collector", rest_after_batch=False):
+            yield event
