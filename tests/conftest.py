@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from tallyio.chain import ChainClient, build_client
+from tallyio.chain.middleware import RetryPolicy, RpcMetrics
 from tallyio.devnet import deploy
 from tallyio.devnet.context import DeployContext, attach
 from tallyio.devnet.deployer import Deployer
@@ -47,6 +50,17 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         yield Devnet(manifest)
     finally:
         deploy.down(state_dir)
+
+
+@pytest.fixture
+async def node(chain: Devnet) -> AsyncIterator[ChainClient]:
+    """A chain client on the test's devnet: one attempt per request, metrics of its own."""
+    client = build_client(chain.rpc_url, retry_policy=RetryPolicy(attempts=1),
+                          rpc_metrics=RpcMetrics(CollectorRegistry()))  # fmt: skip
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

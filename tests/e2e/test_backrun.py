@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tallyio.chain import ChainClient, build_client
-from tallyio.chain.middleware import RetryPolicy, RpcMetrics
+from tallyio.chain import ChainClient
 from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.mempool import MempoolCollector, merge
 from tallyio.collectors.node import NodeCollector
@@ -55,16 +54,6 @@ GWEI = 10**9
 USDC = 10**6
 CAPS = FeeCaps(max_fee_per_gas=1_000 * GWEI, max_priority_fee_per_gas=200 * GWEI)
 SWAP_USDC = 250_000 * USDC  # an eighth of the pair's USDC side: a large swap
-
-
-@pytest.fixture
-async def node(chain: Devnet) -> AsyncIterator[ChainClient]:
-    client = build_client(chain.rpc_url, retry_policy=RetryPolicy(attempts=1),
-                          rpc_metrics=RpcMetrics(CollectorRegistry()))  # fmt: skip
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -12,15 +12,13 @@ expected.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from arbitrage_bruteforce import brute_force
-from tallyio.chain import ChainClient, build_client
-from tallyio.chain.middleware import RetryPolicy, RpcMetrics
+from tallyio.chain import ChainClient
 from tallyio.core.opportunity import BlockContext, Opportunity
 from tallyio.core.plan import FlashSource, encode_plan
 from tallyio.devnet.context import TOKENS, forge_build
@@ -42,16 +40,6 @@ GWEI = 10**9
 @pytest.fixture(scope="module")
 def built() -> None:
     forge_build()
-
-
-@pytest.fixture
-async def node(chain: Devnet) -> AsyncIterator[ChainClient]:
-    client = build_client(chain.rpc_url, retry_policy=RetryPolicy(attempts=1),
-                          rpc_metrics=RpcMetrics(CollectorRegistry()))  # fmt: skip
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

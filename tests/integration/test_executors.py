@@ -19,8 +19,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from tallyio.chain import ChainClient, build_client
-from tallyio.chain.middleware import RetryPolicy, RpcMetrics
+from tallyio.chain import ChainClient
 from tallyio.core.plan import Plan, UniswapV2Swap
 from tallyio.devnet.context import forge_build
 from tallyio.devnet.deployer import load_artifact, load_forge_artifact
@@ -104,16 +103,6 @@ def arb(chain: Devnet, built: None) -> Arbitrage:
                 profit_token=usdc, min_profit=1)  # fmt: skip
     eth_usd_8 = int(ctx.feeds["WETH"].functions.latestAnswer().call())
     return Arbitrage(contract.address, plan, profit, eth_usd_8 * USDC // 10**8, usdc)
-
-
-@pytest.fixture
-async def node(chain: Devnet) -> AsyncIterator[ChainClient]:
-    client = build_client(chain.rpc_url, retry_policy=RetryPolicy(attempts=1),
-                          rpc_metrics=RpcMetrics(CollectorRegistry()))  # fmt: skip
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

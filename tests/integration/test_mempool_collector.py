@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from tallyio.chain import ChainClient, build_client
-from tallyio.chain.middleware import RetryPolicy, RpcMetrics
+from tallyio.chain import ChainClient
 from tallyio.collectors.mempool import MempoolCollector, merge
 from tallyio.core.events import PendingTx
 
@@ -21,19 +19,17 @@ pytestmark = pytest.mark.devnet
 
 
 @pytest.fixture
-async def node(chain: Devnet) -> AsyncIterator[ChainClient]:
-    client = build_client(chain.rpc_url, retry_policy=RetryPolicy(attempts=1),
-                          rpc_metrics=RpcMetrics(CollectorRegistry()))  # fmt: skip
+def pending(chain: Devnet) -> Iterator[None]:
+    """Automine off: sent transactions stay pending until the test mines them."""
     chain.d.rpc("evm_setAutomine", False)
     try:
-        yield client
+        yield
     finally:
         chain.d.rpc("evm_setAutomine", True)
-        await client.close()
 
 
 async def test_pending_transactions_are_decoded_and_sent_once(
-    chain: Devnet, node: ChainClient
+    chain: Devnet, node: ChainClient, pending: None
 ) -> None:
     trader, lp = chain.account("trader"), chain.account("lp")
     collector = MempoolCollector(node, chain.manifest["chain_id"], poll_interval=0.01)
