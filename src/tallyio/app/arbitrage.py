@@ -59,14 +59,14 @@ class PricedArbitrage:
     def process(
         self, deltas: Sequence[Delta], view: StateView, block: BlockContext
     ) -> list[Opportunity]:
-        # first: the best plan of each set of cycles sharing a pool, not the ones behind it
-        # (simulated after it, they would no longer pay): the engine gets it sooner
-        found = self.inner.process(deltas, view, block, first=True)
+        # not first=True: plans behind the best through the same pool still add profit when
+        # simulated after it (the e2e test counts them)
+        found = self.inner.process(deltas, view, block)
         if self._whole:  # a cycle that paid before we started moved no pool: it has no delta
             self._whole = False
-            found = self.inner.evaluate(list(self.inner.graph.pools), block, first=True)
+            found = self.inner.evaluate(list(self.inner.graph.pools), block)
         elif self._carry:  # one not taken (a conflict, a group-mate's simulation) moved nothing
-            found = _merged(found, self.inner.evaluate(sorted(self._carry), block, first=True),
+            found = _merged(found, self.inner.evaluate(sorted(self._carry), block),
                             self.inner.config.max_opportunities)  # fmt: skip
         self._carry = {p for o in found for p in o.detail["pools"]}
         return [self._priced(o, view) for o in found]
