@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -177,3 +178,28 @@ def test_missing_reserves_keywords_and_other_mappings() -> None:
     emode_account = aave.UserAccount(account.positions, 1)
     same(market, emode_account, T0, None)  # in e-mode 1 without its category: ValueError
     same(market, emode_account, T0, aave.EModeCategory(2, 9000, 9300, 10100))
+
+
+def test_a_reserves_dict_changed_in_place_is_read_again() -> None:
+    """C keeps an account's reserve packs while the dict is unchanged (by its version tag):
+    a reserve replaced, removed or added back in the same dict is seen on the next call."""
+    weth = aave.ReserveData("0xWETH", 0, 18, 2000 * 10**8, 8000, 8250, 10500, 1000, 0,
+                            RAY, 10**25, RAY, 5 * 10**25, T0)  # fmt: skip
+    usdc = aave.ReserveData("0xUSDC", 1, 6, 10**8, 7700, 8000, 10450, 1000, 0,
+                            RAY + 10**24, 3 * 10**25, RAY + 10**24, 6 * 10**25, T0)  # fmt: skip
+    account = aave.UserAccount(
+        (
+            aave.UserReserve("0xWETH", 10**19, using_as_collateral=True),
+            aave.UserReserve("0xUSDC", scaled_variable_debt=10**10, borrowing=True),
+        )
+    )
+    market = {"0xWETH": weth, "0xUSDC": usdc}
+    first = same(market, account, T0 + 60)
+    market["0xWETH"] = replace(weth, price=1500 * 10**8)
+    second = same(market, account, T0 + 60)
+    assert second != first
+    del market["0xUSDC"]
+    same(market, account, T0 + 60)  # KeyError
+    market["0xUSDC"] = usdc
+    assert same(market, account, T0 + 60) == second
+    assert same(dict(market, **{"0xWETH": weth}), account, T0 + 60) == first

@@ -11,13 +11,31 @@
 static const u256 AAVE_RAY = {{0x9fd0803ce8000000ULL, 0x00000000033b2e3cULL, 0, 0}};
 static const u256 AAVE_HALF_RAY = {{0x4fe8401e74000000ULL, 0x00000000019d971eULL, 0, 0}};
 static const u256 AAVE_WAD = {{1000000000000000000ULL, 0, 0, 0}};
+/* RAY = 2**27 * 5**27: a ray division is a shift and a division by 5**27 (one limb);
+ * set up with the percentage unit 10**4 by aave_init */
+static divisor AAVE_RAY_5, AAVE_PERCENT;
+
+static void aave_init(void) {
+    AAVE_RAY_5 = divisor_of(7450580596923828125ULL);
+    AAVE_PERCENT = divisor_of(10000);
+}
 
 typedef struct {
     u256 pow10;  /* 10 ** decimals */
     u256 price, ltv, lt, emode_category;
     u256 liquidity_index, liquidity_rate, borrow_index, borrow_rate;
     int64_t last_update;
+    int pow10_small;  /* 10 ** decimals fits one limb: divide by pow10_div */
+    divisor pow10_div;
 } aave_reserve;
+
+/* r = x / 10 ** decimals */
+static inline void aave_div_pow10(u256 *r, const u256 *x, const aave_reserve *res) {
+    if (res->pow10_small)
+        u256_div_pre(r, x, &res->pow10_div);
+    else
+        u256_divmod(r, NULL, x, &res->pow10);
+}
 
 typedef struct {
     u256 scaled_a, scaled_variable, stable_principal, stable_rate;
@@ -35,27 +53,24 @@ typedef struct {
     int zero_ltv;
 } aave_account;
 
-/* (a * b + half) / unit, reverting like WadRayMath when a * b + half passes 256 bits */
-static int aave_mul_half_up(u256 *r, const u256 *a, const u256 *b, const u256 *half,
-                            const u256 *unit) {
-    uint64_t p[8], q[8];
-    u256_mul_full(p, a, b);
-    if (p[4] | p[5] | p[6] | p[7]) return 1;
-    u256 s, lowp;
-    memcpy(lowp.w, p, sizeof lowp.w);
-    if (u256_add(&s, &lowp, half)) return 1;
-    udivmod(q, NULL, s.w, 4, unit->w, 4);
-    memcpy(r->w, q, sizeof r->w);
+/* (a * b + half) / (2**shift * dv), reverting like WadRayMath when a * b + half passes 256
+ * bits; floor(floor(x / 2**k) / d) = floor(x / (2**k * d)) */
+static int aave_mul_half_up(u256 *r, const u256 *a, const u256 *b, const u256 *half, int shift,
+                            const divisor *dv) {
+    u256 s;
+    if (u256_mul(&s, a, b) || u256_add(&s, &s, half)) return 1;
+    if (shift) s = u256_shr(&s, shift);
+    u256_div_pre(r, &s, dv);
     return 0;
 }
 
 static inline int aave_ray_mul(u256 *r, const u256 *a, const u256 *b) {
-    return aave_mul_half_up(r, a, b, &AAVE_HALF_RAY, &AAVE_RAY);
+    return aave_mul_half_up(r, a, b, &AAVE_HALF_RAY, 27, &AAVE_RAY_5);
 }
 
 static inline int aave_percent_mul(u256 *r, const u256 *v, const u256 *pct) {
-    static const u256 half = {{5000, 0, 0, 0}}, unit = {{10000, 0, 0, 0}};
-    return aave_mul_half_up(r, v, pct, &half, &unit);
+    static const u256 half = {{5000, 0, 0, 0}};
+    return aave_mul_half_up(r, v, pct, &half, 0, &AAVE_PERCENT);
 }
 
 /* WadRayMath.wadDiv: (a * WAD + b / 2) / b */
@@ -143,7 +158,8 @@ static int aave_debt_in_base(u256 *r, const aave_position *pos, const aave_reser
             return 1;
     }
     if (u256_add(&total, &variable, &stable) || u256_mul(&total, price, &total)) return 1;
-    return u256_divmod(r, NULL, &total, &res->pow10) != 0;
+    aave_div_pow10(r, &total, res);
+    return 0;
 }
 
 /* one collateral position into the account's sums */
@@ -154,7 +170,7 @@ static int aave_add_collateral(aave_account *acc, u256 *w_ltv, u256 *w_lt,
     if (aave_normalized_income(&income, res, ts) || aave_ray_mul(&value, &pos->scaled_a, &income)
         || u256_mul(&value, &value, price))
         return 1;
-    u256_divmod(&value, NULL, &value, &res->pow10);
+    aave_div_pow10(&value, &value, res);
     if (u256_add(&acc->collateral, &acc->collateral, &value)) return 1;
     int in_emode = em->active && u256_cmp(&res->emode_category, &em->id) == 0;
     const u256 *ltv = in_emode ? &em->ltv : &res->ltv, *lt = in_emode ? &em->lt : &res->lt;

@@ -9,6 +9,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the limb layout assumes a little-endian machine"
@@ -363,6 +364,10 @@ typedef struct {
     u256 emode;
     aave_position *pos;
     PyObject **assets;  /* borrowed from refs */
+    /* the reserve packs last looked up, good while the dict's version stays `seen` (0: none) */
+    uint64_t seen;
+    const aave_reserve **res;
+    Pack **rpacks;  /* owned */
 } account_data;
 
 static Pack *build_reserve(PyObject *r) {
@@ -383,6 +388,8 @@ static Pack *build_reserve(PyObject *r) {
     u256 ten = u256_from64(10);
     d->pow10 = u256_from64(1);
     for (int64_t i = 0; i < decimals; i++) u256_mul(&d->pow10, &d->pow10, &ten);
+    d->pow10_small = decimals <= 19;
+    if (d->pow10_small) d->pow10_div = divisor_of(d->pow10.w[0]);
     p->ok = 1;
     return p;
 }
@@ -403,8 +410,10 @@ static int account_fill(account_data *d, PyObject *account, Pack *pack) {
     }
     Py_ssize_t n = PyTuple_GET_SIZE(positions), k = 0;
     d->pos = PyMem_Calloc(n ? n : 1, sizeof(aave_position));
+    d->res = PyMem_Calloc(n ? n : 1, sizeof(aave_reserve *));
+    d->rpacks = PyMem_Calloc(n ? n : 1, sizeof(Pack *));
     pack->refs = PyTuple_New(n);
-    int bad = !d->pos || !pack->refs;
+    int bad = !d->pos || !d->res || !d->rpacks || !pack->refs;
     for (Py_ssize_t i = 0; !bad && i < n; i++) {
         PyObject *item = PyTuple_GET_ITEM(positions, i);
         aave_position *pos = &d->pos[k];
@@ -426,7 +435,13 @@ static int account_fill(account_data *d, PyObject *account, Pack *pack) {
     return 0;
 }
 
-static void account_release(void *data) { PyMem_Free(((account_data *)data)->pos); }
+static void account_release(void *data) {
+    account_data *d = data;
+    for (Py_ssize_t i = 0; d->rpacks && i < d->n; i++) Py_XDECREF(d->rpacks[i]);
+    PyMem_Free(d->rpacks);
+    PyMem_Free(d->res);
+    PyMem_Free(d->pos);
+}
 
 static Pack *build_account(PyObject *account) {
     Pack *p = pack_new(account, sizeof(account_data));
@@ -450,9 +465,9 @@ static Pack *build_emode(PyObject *e) {
 #define MAX_POSITIONS 64
 
 /* the reserve packs of the account's positions, each held (a later lookup may evict it from
- * the cache) until release_packs; 1 when the reference must answer */
-static int account_reserves(const aave_reserve **out, Pack **held, PyObject *reserves,
-                            account_data *d) {
+ * the cache) until the caller drops them; 1 when the reference must answer */
+static int lookup_reserves(const aave_reserve **out, Pack **held, PyObject *reserves,
+                           account_data *d) {
     for (Py_ssize_t i = 0; i < d->n; i++) {
         PyObject *r;
         if (PyDict_CheckExact(reserves)) {
@@ -477,6 +492,67 @@ static int account_reserves(const aave_reserve **out, Pack **held, PyObject *res
     return 0;
 }
 
+/* A dict's version tag is globally unique and changes with every change to it (CPython 3.11;
+ * later versions hide it, so there every call looks the reserves up). */
+static uint64_t dict_version(PyObject *o) {
+#if PY_VERSION_HEX < 0x030C0000
+    return PyDict_CheckExact(o) ? ((PyDictObject *)o)->ma_version_tag : 0;
+#else
+    (void)o;
+    return 0;
+#endif
+}
+
+/* The account's reserves: the packs kept from the last lookup while the dict is unchanged,
+ * else looked up again (into locals, so a lookup that re-enters cannot mix two mappings) and
+ * kept under the dict's version. The packs stay alive in d until the next lookup. */
+static int account_reserves(account_data *d, PyObject *reserves) {
+    uint64_t version = dict_version(reserves);
+    if (version && version == d->seen) return 0;
+    const aave_reserve *res[MAX_POSITIONS];
+    Pack *held[MAX_POSITIONS] = {NULL};
+    if (lookup_reserves(res, held, reserves, d)) {
+        for (Py_ssize_t i = 0; i < d->n; i++) Py_XDECREF(held[i]);
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        Py_XSETREF(d->rpacks[i], held[i]);  /* steals the lookup's reference */
+        d->res[i] = res[i];
+    }
+    d->seen = version;
+    return 0;
+}
+
+/* AccountData's slots by offset (found at registration), else -1: set by name */
+static Py_ssize_t account_data_offsets[7] = {-1};
+static PyObject *u256_max_py;  /* health factor with no debt: built once */
+
+static PyObject *account_data_value(const aave_account *acc) {
+    PyObject *values[7] = {
+        u256_py(&acc->collateral), u256_py(&acc->debt), u256_py(&acc->available),
+        u256_py(&acc->lt), u256_py(&acc->ltv),
+        u256_max_py && u256_cmp(&acc->hf, &U256_MAX) == 0 ? Py_NewRef(u256_max_py)
+                                                         : u256_py(&acc->hf),
+        Py_NewRef(acc->zero_ltv ? Py_True : Py_False),
+    };
+    if (account_data_offsets[0] < 0)
+        return frozen_value(account_data_type, account_data_fields, values);
+    PyTypeObject *type = (PyTypeObject *)account_data_type;
+    PyObject *obj = NULL;
+    for (int i = 0; i < 7; i++) {
+        if (!values[i]) goto fail;
+    }
+    obj = type->tp_alloc(type, 0);
+    if (!obj) goto fail;
+    for (int i = 0; i < 7; i++) {  /* as the slot's descriptor sets it; steals the values */
+        *(PyObject **)((char *)obj + account_data_offsets[i]) = values[i];
+    }
+    return obj;
+fail:
+    for (int i = 0; i < 7; i++) Py_XDECREF(values[i]);
+    return NULL;
+}
+
 static PyObject *fm_aave_account_data(PyObject *m, PyObject *const *args, size_t nargsf,
                                       PyObject *kw) {
     (void)m;
@@ -488,7 +564,6 @@ static PyObject *fm_aave_account_data(PyObject *m, PyObject *const *args, size_t
     account_data *d = ap->data;
     PyObject *emode = nargs == 4 ? args[3] : Py_None;
     aave_emode none = {0}, *em = &none;
-    const aave_reserve *res[MAX_POSITIONS];
     int64_t ts;
     if (!ap->ok || d->n > MAX_POSITIONS || py_i64(args[2], &ts))
         return reference(ref_account_data, args, nargsf, kw);
@@ -500,18 +575,14 @@ static PyObject *fm_aave_account_data(PyObject *m, PyObject *const *args, size_t
             return reference(ref_account_data, args, nargsf, kw);
         }
     }
+    /* the account pack is held while its packs are read: a lookup may evict it */
+    Py_INCREF(ap);
     aave_account acc;
-    Pack *held[MAX_POSITIONS] = {NULL};
-    int bad = account_reserves(res, held, args[0], d) ||
-              aave_account_data(&acc, d->pos, res, d->n, &d->emode, em, ts);
-    for (Py_ssize_t i = 0; i < d->n; i++) Py_XDECREF(held[i]);
+    int bad = account_reserves(d, args[0]) ||
+              aave_account_data(&acc, d->pos, d->res, d->n, &d->emode, em, ts);
+    Py_DECREF(ap);
     if (bad) return reference(ref_account_data, args, nargsf, kw);
-    PyObject *values[7] = {
-        u256_py(&acc.collateral), u256_py(&acc.debt), u256_py(&acc.available),
-        u256_py(&acc.lt), u256_py(&acc.ltv), u256_py(&acc.hf),
-        Py_NewRef(acc.zero_ltv ? Py_True : Py_False),
-    };
-    return frozen_value(account_data_type, account_data_fields, values);
+    return account_data_value(&acc);
 }
 
 /* -- registration ------------------------------------------------------------------------ */
@@ -521,6 +592,29 @@ static PyObject *field_names(PyObject *type) {
     PyObject *t = PySequence_Tuple(slots);
     Py_DECREF(slots);
     return t;
+}
+
+/* Each field's slot offset when every field is a plain object slot (a member descriptor),
+ * so a value is filled without a lookup by name; else offsets[0] = -1. 1: offsets found. */
+static int slot_offsets(PyObject *type, PyObject *names, Py_ssize_t *offsets) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    offsets[0] = -1;
+    if (!PyType_Check(type) || ((PyTypeObject *)type)->tp_dictoffset) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *descr = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, i));
+        if (!descr) return 0;
+        int plain = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                    ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
+                    !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
+        Py_ssize_t offset = plain ? ((PyMemberDescrObject *)descr)->d_member->offset : -1;
+        Py_DECREF(descr);
+        if (offset <= 0) {
+            offsets[0] = -1;
+            return 0;
+        }
+        offsets[i] = offset;
+    }
+    return 1;
 }
 
 static PyObject *fm_register_v3(PyObject *m, PyObject *args) {
@@ -554,6 +648,10 @@ static PyObject *fm_register_aave(PyObject *m, PyObject *args) {
     Py_XSETREF(ref_account_data, Py_NewRef(acct));
     Py_XSETREF(account_data_type, Py_NewRef(ad));
     Py_XSETREF(account_data_fields, adf);
+    if (!slot_offsets(ad, adf, account_data_offsets)) PyErr_Clear();
+    if (!u256_max_py && !(u256_max_py = _PyLong_FromByteArray(
+                              (const unsigned char *)U256_MAX.w, 32, 1, 0)))
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -587,5 +685,6 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__fastmath(void) {
     if (PyType_Ready(&PackType) < 0) return NULL;
+    aave_init();
     return PyModule_Create(&moduledef);
 }

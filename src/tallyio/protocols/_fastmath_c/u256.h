@@ -113,6 +113,17 @@ static inline void u256_mul_full(uint64_t p[8], const u256 *a, const u256 *b) {
 
 /* r = a * b; returns 1 if the product needs more than 256 bits. */
 static inline int u256_mul(u256 *r, const u256 *a, const u256 *b) {
+    if (!(a->w[2] | a->w[3] | b->w[2] | b->w[3])) {  /* 128 x 128 bits: always fits */
+        u128 ll = (u128)a->w[0] * b->w[0], lh = (u128)a->w[0] * b->w[1];
+        u128 hl = (u128)a->w[1] * b->w[0], hh = (u128)a->w[1] * b->w[1];
+        u128 mid = (ll >> 64) + (uint64_t)lh + (uint64_t)hl;
+        u128 top = hh + (lh >> 64) + (hl >> 64) + (mid >> 64);
+        r->w[0] = (uint64_t)ll;
+        r->w[1] = (uint64_t)mid;
+        r->w[2] = (uint64_t)top;
+        r->w[3] = (uint64_t)(top >> 64);
+        return 0;
+    }
     uint64_t p[8];
     u256_mul_full(p, a, b);
     memcpy(r->w, p, 4 * sizeof(uint64_t));
@@ -211,8 +222,76 @@ static int udivmod(uint64_t *q, uint64_t *r, const uint64_t *u, int m, const uin
     return 0;
 }
 
+/* q = a / d for a one-limb d > 0 (q may be a); returns the remainder. */
+static inline uint64_t u256_div64(u256 *q, const u256 *a, uint64_t d) {
+    uint64_t k = 0;
+    int n = limbs_len(a->w, 4);
+    for (int j = 3; j >= n; j--) q->w[j] = 0;
+    if (n && a->w[n - 1] < d) {  /* the top quotient limb is 0: one divide fewer */
+        k = a->w[--n];
+        q->w[n] = 0;
+    }
+    for (int j = n - 1; j >= 0; j--) q->w[j] = div_2by1(k, a->w[j], d, &k);
+    return k;
+}
+
+/* A one-limb divisor d > 0 ready for division by multiplication (Moller & Granlund,
+ * "Improved division by invariant integers", 2011): shifted left by s until its top bit is
+ * set, and v = floor((2**128 - 1) / (d << s)) - 2**64. Worth it where d divides many times. */
+typedef struct {
+    uint64_t d, v;
+    int s;
+} divisor;
+
+static inline divisor divisor_of(uint64_t d) {
+    divisor r;
+    uint64_t junk;
+    r.s = __builtin_clzll(d);
+    r.d = d << r.s;
+    r.v = div_2by1(~r.d, ~0ULL, r.d, &junk);
+    return r;
+}
+
+/* <u1, u0> / dv->d for u1 < dv->d (normalised), as div_2by1 but with no divide instruction */
+static inline uint64_t div_2by1_pre(uint64_t u1, uint64_t u0, const divisor *dv, uint64_t *rem) {
+    u128 q = (u128)dv->v * u1 + (((u128)u1 << 64) | u0);
+    uint64_t q1 = (uint64_t)(q >> 64) + 1, q0 = (uint64_t)q;
+    uint64_t r = u0 - q1 * dv->d;
+    if (r > q0) {
+        q1--;
+        r += dv->d;
+    }
+    if (r >= dv->d) {
+        q1++;
+        r -= dv->d;
+    }
+    *rem = r;
+    return q1;
+}
+
+/* q = a / d for a prepared one-limb d (q may be a); returns the remainder. */
+static inline uint64_t u256_div_pre(u256 *q, const u256 *a, const divisor *dv) {
+    int n = limbs_len(a->w, 4), s = dv->s;
+    uint64_t w[4] = {a->w[0], a->w[1], a->w[2], a->w[3]};
+    uint64_t k = (s && n) ? w[n - 1] >> (64 - s) : 0;  /* a << s, a limb at a time */
+    for (int j = 3; j >= n; j--) q->w[j] = 0;
+    for (int j = n - 1; j >= 0; j--) {
+        uint64_t u0 = w[j] << s;
+        if (s && j) u0 |= w[j - 1] >> (64 - s);
+        q->w[j] = div_2by1_pre(k, u0, dv, &k);
+    }
+    return k >> s;
+}
+
 /* q = a / b, r = a % b on 256 bits; returns -1 on division by zero. */
 static inline int u256_divmod(u256 *q, u256 *r, const u256 *a, const u256 *b) {
+    if (!(b->w[1] | b->w[2] | b->w[3]) && b->w[0]) {  /* one limb: no normalising */
+        u256 qq;
+        uint64_t k = u256_div64(&qq, a, b->w[0]);
+        if (q) *q = qq;
+        if (r) *r = u256_from64(k);
+        return 0;
+    }
     uint64_t qq[9], rr[4] = {0, 0, 0, 0};
     if (udivmod(qq, rr, a->w, 4, b->w, 4) < 0) return -1;
     if (q) memcpy(q->w, qq, 4 * sizeof(uint64_t));
