@@ -6,7 +6,10 @@
 GenericLogic.calculateUserAccountData with WadRayMath/PercentageMath/MathUtils on 256-bit
 integers: each frozen UserAccount, ReserveData and EModeCategory value is packed once (the
 pack keeps the value alive, so its id names it), then a check is one C call; `reserves` may
-be any mapping and may change between calls, since it is read each time. Whatever the C path
+be any mapping and may change between calls: an account keeps the reserve packs it last
+looked up only while the same dict keeps the same version tag (CPython 3.11's, which changes
+with every change to the dict); other mappings, and other Pythons, are read on every call.
+Results are never cached: every call computes every value. Whatever the C path
 does not take - a missing reserve, the wrong e-mode, a value past 256 bits, an overflow the
 library reverts on - goes to the readable model with the same arguments, so errors are its own.
 """
