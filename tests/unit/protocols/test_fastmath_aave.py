@@ -203,3 +203,25 @@ def test_a_reserves_dict_changed_in_place_is_read_again() -> None:
     market["0xUSDC"] = usdc
     assert same(market, account, T0 + 60) == second
     assert same(dict(market, **{"0xWETH": weth}), account, T0 + 60) == first
+
+
+def test_the_native_last_steps_at_their_64_bit_edges() -> None:
+    """C ends on native integers while the sums fit 64 bits (and the u256 path past them):
+    collateral, debt and health factor either side of 2**64 give the readable model's values."""
+    asset = aave.ReserveData("0xX", 0, 0, 1, 8000, 8250, 10500, 1000, 0,
+                             RAY, 0, RAY, 0, T0)  # fmt: skip
+    market = {"0xX": asset}
+    for collateral in (2**64 - 1, 2**64, 2**60):
+        for debt in (1, 7, 2**40, 2**63, 2**64 - 1, 2**64):
+            account = aave.UserAccount(
+                (
+                    aave.UserReserve(
+                        "0xX",
+                        scaled_a_token_balance=collateral,
+                        scaled_variable_debt=debt,
+                        using_as_collateral=True,
+                        borrowing=True,
+                    ),
+                )
+            )
+            same(market, account, T0)

@@ -11,31 +11,15 @@
 static const u256 AAVE_RAY = {{0x9fd0803ce8000000ULL, 0x00000000033b2e3cULL, 0, 0}};
 static const u256 AAVE_HALF_RAY = {{0x4fe8401e74000000ULL, 0x00000000019d971eULL, 0, 0}};
 static const u256 AAVE_WAD = {{1000000000000000000ULL, 0, 0, 0}};
-/* RAY = 2**27 * 5**27: a ray division is a shift and a division by 5**27 (one limb);
- * set up with the percentage unit 10**4 by aave_init */
-static divisor AAVE_RAY_5, AAVE_PERCENT;
-
-static void aave_init(void) {
-    AAVE_RAY_5 = divisor_of(7450580596923828125ULL);
-    AAVE_PERCENT = divisor_of(10000);
-}
+/* RAY = 2**27 * 5**27: a ray division is a shift and a one-limb division by 5**27 */
+#define AAVE_RAY_5 7450580596923828125ULL
 
 typedef struct {
     u256 pow10;  /* 10 ** decimals */
     u256 price, ltv, lt, emode_category;
     u256 liquidity_index, liquidity_rate, borrow_index, borrow_rate;
     int64_t last_update;
-    int pow10_small;  /* 10 ** decimals fits one limb: divide by pow10_div */
-    divisor pow10_div;
 } aave_reserve;
-
-/* r = x / 10 ** decimals */
-static inline void aave_div_pow10(u256 *r, const u256 *x, const aave_reserve *res) {
-    if (res->pow10_small)
-        u256_div_pre(r, x, &res->pow10_div);
-    else
-        u256_divmod(r, NULL, x, &res->pow10);
-}
 
 typedef struct {
     u256 scaled_a, scaled_variable, stable_principal, stable_rate;
@@ -53,24 +37,24 @@ typedef struct {
     int zero_ltv;
 } aave_account;
 
-/* (a * b + half) / (2**shift * dv), reverting like WadRayMath when a * b + half passes 256
+/* (a * b + half) / (2**shift * d), reverting like WadRayMath when a * b + half passes 256
  * bits; floor(floor(x / 2**k) / d) = floor(x / (2**k * d)) */
 static int aave_mul_half_up(u256 *r, const u256 *a, const u256 *b, const u256 *half, int shift,
-                            const divisor *dv) {
+                            uint64_t d) {
     u256 s;
     if (u256_mul(&s, a, b) || u256_add(&s, &s, half)) return 1;
     if (shift) s = u256_shr(&s, shift);
-    u256_div_pre(r, &s, dv);
+    u256_div64(r, &s, d);
     return 0;
 }
 
 static inline int aave_ray_mul(u256 *r, const u256 *a, const u256 *b) {
-    return aave_mul_half_up(r, a, b, &AAVE_HALF_RAY, 27, &AAVE_RAY_5);
+    return aave_mul_half_up(r, a, b, &AAVE_HALF_RAY, 27, AAVE_RAY_5);
 }
 
 static inline int aave_percent_mul(u256 *r, const u256 *v, const u256 *pct) {
     static const u256 half = {{5000, 0, 0, 0}};
-    return aave_mul_half_up(r, v, pct, &half, 0, &AAVE_PERCENT);
+    return aave_mul_half_up(r, v, pct, &half, 0, 10000);
 }
 
 /* WadRayMath.wadDiv: (a * WAD + b / 2) / b */
@@ -158,8 +142,7 @@ static int aave_debt_in_base(u256 *r, const aave_position *pos, const aave_reser
             return 1;
     }
     if (u256_add(&total, &variable, &stable) || u256_mul(&total, price, &total)) return 1;
-    aave_div_pow10(r, &total, res);
-    return 0;
+    return u256_divmod(r, NULL, &total, &res->pow10) != 0;
 }
 
 /* one collateral position into the account's sums */
@@ -170,7 +153,7 @@ static int aave_add_collateral(aave_account *acc, u256 *w_ltv, u256 *w_lt,
     if (aave_normalized_income(&income, res, ts) || aave_ray_mul(&value, &pos->scaled_a, &income)
         || u256_mul(&value, &value, price))
         return 1;
-    aave_div_pow10(&value, &value, res);
+    u256_divmod(&value, NULL, &value, &res->pow10);
     if (u256_add(&acc->collateral, &acc->collateral, &value)) return 1;
     int in_emode = em->active && u256_cmp(&res->emode_category, &em->id) == 0;
     const u256 *ltv = in_emode ? &em->ltv : &res->ltv, *lt = in_emode ? &em->lt : &res->lt;
@@ -180,6 +163,43 @@ static int aave_add_collateral(aave_account *acc, u256 *w_ltv, u256 *w_lt,
         acc->zero_ltv = 1;
     }
     return u256_mul(&t, &value, lt) || u256_add(w_lt, w_lt, &t);
+}
+
+/* (x * pct + 5000) / 10000 on native integers; 1 when the quotient passes 64 bits */
+static inline int aave_percent_mul64(uint64_t *r, uint64_t x, uint64_t pct) {
+    u128 p = (u128)x * pct + 5000;  /* at most (2**64 - 1)**2 + 5000: no wrap */
+    uint64_t rem;
+    if ((uint64_t)(p >> 64) >= 10000) return 1;
+    *r = div_2by1((uint64_t)(p >> 64), (uint64_t)p, 10000, &rem);
+    return 0;
+}
+
+/* The sums' last steps (averages, available borrows, health factor) when the sums fit native
+ * integers, as they do for any real account: one divide instruction each, against the u256
+ * path's loops. Writes acc only when it answers; 1 when the u256 path must. */
+static int aave_finish_native(aave_account *acc, const u256 *w_ltv, const u256 *w_lt) {
+    if (!u256_fits64(&acc->collateral) || !u256_fits64(&acc->debt) || !u256_fits128(w_ltv) ||
+        !u256_fits128(w_lt))
+        return 1;
+    uint64_t c = acc->collateral.w[0], debt = acc->debt.w[0], ltv = 0, lt = 0, rem;
+    uint64_t borrowable, threshold = 0, hf = 0;
+    if (c) {
+        if (w_ltv->w[1] >= c || w_lt->w[1] >= c) return 1;  /* an average past 64 bits */
+        ltv = div_2by1(w_ltv->w[1], w_ltv->w[0], c, &rem);
+        lt = div_2by1(w_lt->w[1], w_lt->w[0], c, &rem);
+    }
+    if (aave_percent_mul64(&borrowable, c, ltv)) return 1;
+    if (debt) {  /* wadDiv(percentMul(c, lt), debt) */
+        if (aave_percent_mul64(&threshold, c, lt)) return 1;
+        u128 scaled = (u128)threshold * 1000000000000000000ULL + (debt >> 1);  /* < 2**125 */
+        if ((uint64_t)(scaled >> 64) >= debt) return 1;
+        hf = div_2by1((uint64_t)(scaled >> 64), (uint64_t)scaled, debt, &rem);
+    }
+    acc->ltv = u256_from64(ltv);
+    acc->lt = u256_from64(lt);
+    acc->available = u256_from64(borrowable >= debt ? borrowable - debt : 0);
+    acc->hf = debt ? u256_from64(hf) : U256_MAX;
+    return 0;
 }
 
 /* GenericLogic.calculateUserAccountData + calculateAvailableBorrows over n positions that are
@@ -209,6 +229,7 @@ static int aave_account_data(aave_account *acc, const aave_position *pos,
                 return 1;
         }
     }
+    if (!aave_finish_native(acc, &w_ltv, &w_lt)) return 0;
     if (!u256_is_zero(&acc->collateral)) {
         u256_divmod(&acc->ltv, NULL, &w_ltv, &acc->collateral);
         u256_divmod(&acc->lt, NULL, &w_lt, &acc->collateral);

@@ -388,8 +388,6 @@ static Pack *build_reserve(PyObject *r) {
     u256 ten = u256_from64(10);
     d->pow10 = u256_from64(1);
     for (int64_t i = 0; i < decimals; i++) u256_mul(&d->pow10, &d->pow10, &ten);
-    d->pow10_small = decimals <= 19;
-    if (d->pow10_small) d->pow10_div = divisor_of(d->pow10.w[0]);
     p->ok = 1;
     return p;
 }
@@ -685,6 +683,5 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__fastmath(void) {
     if (PyType_Ready(&PackType) < 0) return NULL;
-    aave_init();
     return PyModule_Create(&moduledef);
 }

@@ -21,6 +21,7 @@ static inline u256 u256_from128(u128 x) {
 }
 static inline int u256_is_zero(const u256 *a) { return !(a->w[0] | a->w[1] | a->w[2] | a->w[3]); }
 static inline int u256_fits128(const u256 *a) { return !(a->w[2] | a->w[3]); }
+static inline int u256_fits64(const u256 *a) { return !(a->w[1] | a->w[2] | a->w[3]); }
 static inline u128 u256_low128(const u256 *a) { return ((u128)a->w[1] << 64) | a->w[0]; }
 
 static inline int u256_cmp(const u256 *a, const u256 *b) {
@@ -233,54 +234,6 @@ static inline uint64_t u256_div64(u256 *q, const u256 *a, uint64_t d) {
     }
     for (int j = n - 1; j >= 0; j--) q->w[j] = div_2by1(k, a->w[j], d, &k);
     return k;
-}
-
-/* A one-limb divisor d > 0 ready for division by multiplication (Moller & Granlund,
- * "Improved division by invariant integers", 2011): shifted left by s until its top bit is
- * set, and v = floor((2**128 - 1) / (d << s)) - 2**64. Worth it where d divides many times. */
-typedef struct {
-    uint64_t d, v;
-    int s;
-} divisor;
-
-static inline divisor divisor_of(uint64_t d) {
-    divisor r;
-    uint64_t junk;
-    r.s = __builtin_clzll(d);
-    r.d = d << r.s;
-    r.v = div_2by1(~r.d, ~0ULL, r.d, &junk);
-    return r;
-}
-
-/* <u1, u0> / dv->d for u1 < dv->d (normalised), as div_2by1 but with no divide instruction */
-static inline uint64_t div_2by1_pre(uint64_t u1, uint64_t u0, const divisor *dv, uint64_t *rem) {
-    u128 q = (u128)dv->v * u1 + (((u128)u1 << 64) | u0);
-    uint64_t q1 = (uint64_t)(q >> 64) + 1, q0 = (uint64_t)q;
-    uint64_t r = u0 - q1 * dv->d;
-    if (r > q0) {
-        q1--;
-        r += dv->d;
-    }
-    if (r >= dv->d) {
-        q1++;
-        r -= dv->d;
-    }
-    *rem = r;
-    return q1;
-}
-
-/* q = a / d for a prepared one-limb d (q may be a); returns the remainder. */
-static inline uint64_t u256_div_pre(u256 *q, const u256 *a, const divisor *dv) {
-    int n = limbs_len(a->w, 4), s = dv->s;
-    uint64_t w[4] = {a->w[0], a->w[1], a->w[2], a->w[3]};
-    uint64_t k = (s && n) ? w[n - 1] >> (64 - s) : 0;  /* a << s, a limb at a time */
-    for (int j = 3; j >= n; j--) q->w[j] = 0;
-    for (int j = n - 1; j >= 0; j--) {
-        uint64_t u0 = w[j] << s;
-        if (s && j) u0 |= w[j - 1] >> (64 - s);
-        q->w[j] = div_2by1_pre(k, u0, dv, &k);
-    }
-    return k >> s;
 }
 
 /* q = a / b, r = a % b on 256 bits; returns -1 on division by zero. */
