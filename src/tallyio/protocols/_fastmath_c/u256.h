@@ -226,6 +226,14 @@ static int udivmod(uint64_t *q, uint64_t *r, const uint64_t *u, int m, const uin
 /* q = a / d for a one-limb d > 0 (q may be a); returns the remainder. */
 static inline uint64_t u256_div64(u256 *q, const u256 *a, uint64_t d) {
     uint64_t k = 0;
+    if (!(a->w[2] | a->w[3])) {  /* 128 bits, the usual case: straight-line */
+        uint64_t hi = a->w[1], lo = a->w[0], qhi = 0;
+        if (hi >= d) qhi = div_2by1(0, hi, d, &hi);
+        q->w[0] = div_2by1(hi, lo, d, &k);
+        q->w[1] = qhi;
+        q->w[2] = q->w[3] = 0;
+        return k;
+    }
     int n = limbs_len(a->w, 4);
     for (int j = 3; j >= n; j--) q->w[j] = 0;
     if (n && a->w[n - 1] < d) {  /* the top quotient limb is 0: one divide fewer */
