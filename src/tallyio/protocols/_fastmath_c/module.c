@@ -305,7 +305,7 @@ static PyObject *v3_quote(PyObject *const *args, size_t nargsf, PyObject *kw, in
     }
     v3_result res;
     const u256 *limit = zfo ? &V3_MIN_LIMIT : &V3_MAX_LIMIT;
-    if (v3_swap(&res, &d->pool, zfo, &amount, exact_input, limit) ||
+    if (v3_swap(&res, &d->pool, zfo, &amount, exact_input, limit, 0) ||
         !u256_is_zero(&res.remaining))  /* partial fill: the reference raises */
         return reference(ref, args, nargsf, kw);
     int calc_is_0 = zfo != exact_input;  /* the calculated side: the other token's amount */
@@ -345,7 +345,8 @@ static PyObject *fm_v3_swap(PyObject *m, PyObject *const *args, size_t nargsf, P
     int bad = py_u256(magnitude, &amount);
     Py_DECREF(magnitude);
     v3_result r;
-    if (bad || v3_swap(&r, &((v3_data *)pack->data)->pool, zfo, &amount, !negative, &limit)) {
+    v3_pool *pool = &((v3_data *)pack->data)->pool;
+    if (bad || v3_swap(&r, pool, zfo, &amount, !negative, &limit, 1)) {
         PyErr_Clear();
         return reference(ref_v3_swap, args, nargsf, kw);
     }

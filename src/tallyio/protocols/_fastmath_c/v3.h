@@ -360,9 +360,11 @@ static int v3_apply_step(v3_result *res, u256 *calc, const v3_step *st, int exac
     return u256_add(calc, calc, &t);
 }
 
-/* UniswapV3Pool.swap: `amount` is |amountSpecified|, exact_input its sign. */
+/* UniswapV3Pool.swap: `amount` is |amountSpecified|, exact_input its sign. want_tick 0 (a
+ * quote): the tick of a price inside a range is found only when another step needs it, not
+ * for the last step (the swap is filled or at its limit), so res->tick may be stale. */
 static int v3_swap(v3_result *res, const v3_pool *p, int zfo, const u256 *amount,
-                   int exact_input, const u256 *limit) {
+                   int exact_input, const u256 *limit, int want_tick) {
     int fits = zfo ? u256_cmp(&V3_MIN_SQRT, limit) < 0 && u256_cmp(limit, &p->sqrt_price) < 0
                    : u256_cmp(&p->sqrt_price, limit) < 0 && u256_cmp(limit, &V3_MAX_SQRT) < 0;
     if (u256_is_zero(amount) || (amount->w[3] >> 63) || !fits) return 1;
@@ -397,7 +399,9 @@ static int v3_swap(v3_result *res, const v3_pool *p, int zfo, const u256 *amount
                 res->crossed++;
             }
             res->tick = zfo ? tick_next - 1 : tick_next;
-        } else if (u256_cmp(&res->sqrt_price, &start) != 0) {
+        } else if (u256_cmp(&res->sqrt_price, &start) != 0 &&
+                   (want_tick || (!u256_is_zero(&res->remaining) &&
+                                  u256_cmp(&res->sqrt_price, limit) != 0))) {
             if (v3_tick_at_sqrt_ratio(&res->tick, &res->sqrt_price)) return 1;
         }
     }
