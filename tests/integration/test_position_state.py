@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.devnet
 
-TXS = int(os.environ.get("TALLYIO_STATE_TXS", "2400"))
+TXS = int(os.environ.get("TALLYIO_STATE_TXS", "10000"))  # the issue asks 10,000
 SYMBOLS = ("WETH", "WBTC", "USDC", "DAI")
 MAX_UINT = 2**256 - 1
 AAVE_USERS = (*(f"aave_borrower_{i}" for i in range(5)), "trader")
