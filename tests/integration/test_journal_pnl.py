@@ -18,7 +18,6 @@ from test_executors import (  # noqa: F401 - fixtures
     arb,
     built,
     journal,
-    node,
 )
 
 from tallyio.chain import ChainClient
@@ -45,7 +44,7 @@ def _found(store: JournalStore, chain: Devnet, a: Approved, profit_token: str) -
 async def test_pnl_and_trades_match_the_chain(
     chain: Devnet,
     arb: Arbitrage,  # noqa: F811
-    node: ChainClient,  # noqa: F811
+    node: ChainClient,
     journal: JournalStore,  # noqa: F811
 ) -> None:
     paper = PaperExecutor(node, ForkSimulator(chain.rpc_url), owner=chain.account("searcher"),

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from risk.risk_helpers import opportunity, rig  # tests/unit/risk
+
 from tallyio.core.engine import Engine
 from tallyio.core.events import Block, BlockEnd
 from tallyio.core.opportunity import BlockContext, Opportunity
@@ -87,3 +89,53 @@ def test_a_failing_idle_step_does_not_stop_the_engine() -> None:
 
     asyncio.run(run())
     assert engine.stats.blocks == 1
+
+
+class Finding:
+    """A strategy that finds one opportunity on every block (the risk gate's test one)."""
+
+    name = "liquidation"
+
+    def sync(self, view: StateView) -> None:
+        pass
+
+    def process(
+        self, delta: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        return [opportunity()]
+
+
+def test_a_stale_head_trips_the_breaker_through_the_engine(tmp_path: Any) -> None:
+    """The node's heads fall 10 block times behind the clock (max lag 3): the engine tells the
+    real risk gate, the breaker trips for everything and holds, nothing is sent. The first
+    head's age is the node's clock skew, not lag."""
+    r = rig(tmp_path)
+    sent: list[Any] = []
+
+    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
+        sent.extend(group)
+        return [None] * len(group)
+
+    def context(block: Block, view: StateView) -> BlockContext:
+        return BlockContext(block.chain_id, block.number, block.timestamp, 10**9)
+
+    first = Block(1, 7, HEAD.hash, HEAD.parent_hash, int(r.clock.now()) - 30, 10**9)
+    stale = Block(1, 8, "0x" + "08" * 32, HEAD.hash, first.timestamp + 12, 10**9)
+    engine = Engine(MarketState({}, {}, block=6), [Finding()], submit, context, gate=r.gate,
+                    clock=r.clock, block_time=12.0)  # fmt: skip
+
+    async def run() -> None:
+        await engine.handle(first)  # 30 s old at start: skew, not lag
+        await engine.handle(BlockEnd(1, 7, first.hash))
+        await engine.drain()
+        assert engine.head_lag == 0 and len(sent) == 1
+        r.clock.advance(132)  # eleven block times pass; the node brings one block
+        await engine.handle(stale)
+        await engine.handle(BlockEnd(1, 8, stale.hash))
+        await engine.drain()
+
+    asyncio.run(run())
+    assert engine.head_lag == 10
+    assert len(sent) == 1 and engine.stats.rejected == {"breaker_open": 1}
+    trip = r.gate.breaker.open_trip("liquidation")
+    assert trip is not None and trip.reason == "head_lag"

@@ -160,7 +160,8 @@ def handle_chain(args: argparse.Namespace, config: AppConfig) -> int:
                             priority_fee=int(args.priority_fee_gwei * 10**9),
                             risk_config=Path(args.risk_config or "config/risk/default.toml"),
                             state_dir=state_dir, metrics=_metrics(args.metrics_port),
-                            fee_chain=fee_chain(chain), relay_urls=relays)  # fmt: skip
+                            fee_chain=fee_chain(chain), relay_urls=relays,
+                            block_time=chain.block_time)  # fmt: skip
     beside, report = _beside(args, live), LiveReport(quiet=args.json)
     if not args.json:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on {chain.name} "

@@ -88,7 +88,8 @@ def handle(args: argparse.Namespace) -> int:
                             priority_fee=int(args.priority_fee_gwei * 10**9),
                             risk_config=Path(args.risk_config or "config/risk/devnet.toml"),
                             state_dir=state_dir, metrics=_metrics(args.metrics_port),
-                            relay_urls=tuple(args.relay or ()))  # fmt: skip
+                            relay_urls=tuple(args.relay or ()),
+                            block_time=config.devnet.block_time)  # fmt: skip
     if not args.json:
         print(f"tallyio run: {'LIVE' if live else 'paper'} on devnet {manifest['rpc_url']}; "
               f"journal {journal}; Ctrl-C stops", file=sys.stderr)  # fmt: skip

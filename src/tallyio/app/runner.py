@@ -54,6 +54,7 @@ class EngineOptions:
     risk_config: Path | None = None  # config/risk/*.toml; None: no gate (tests of the engine)
     state_dir: Path = Path(".tallyio")  # the breaker's state file lives here
     fee_chain: str = "devnet"  # execution.fees.FEE_PARAMS entry: how the chain prices gas
+    block_time: float | None = None  # seconds; set, a head older than the clock trips the breaker
     # bundle relays: set, the engine backruns pending swaps, in bundles only (app/backruns.py);
     # "devnet": a DevnetRelay started for the run (live on a devnet)
     relay_urls: Sequence[str] = ()
@@ -251,7 +252,8 @@ async def build_engine(
     engine = Engine(state, strategies, submit, market.context(options.priority_fee),
                     gate=gate, journal=journal, metrics=options.metrics,
                     listeners=options.listeners,
-                    preview=backruns.preview if backruns else None)  # fmt: skip
+                    preview=backruns.preview if backruns else None,
+                    clock=SystemClock(), block_time=options.block_time)  # fmt: skip
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip
     return Running(engine, collector, market, client, executor, journal, pipeline,

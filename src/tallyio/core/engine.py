@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from tallyio.core.clock import Clock
 from tallyio.core.describe import StageTimer, describe, jsonable, result_dict
 from tallyio.core.events import Block, BlockEnd, Event, Log, PendingTx, Reorg
 from tallyio.core.opportunity import BlockContext, Opportunity
@@ -87,6 +88,7 @@ class Engine:
         self, state: MarketState, strategies: Sequence[EngineStrategy], submit: Submit,
         context: ContextFn, *, gate: Gate | None = None, journal: Any = None,
         metrics: Any = None, listeners: Sequence[Listener] = (), preview: Preview | None = None,
+        clock: Clock | None = None, block_time: float | None = None,
     ) -> None:  # fmt: skip
         self.state, self.strategies, self.submit = state, list(strategies), submit
         self.context, self.gate, self.journal, self.metrics = context, gate, journal, metrics
@@ -95,7 +97,9 @@ class Engine:
         self.stats = EngineStats()
         self.block: BlockContext | None = None
         self._header: Block | None = None
-        self.head_lag = 0
+        self.head_lag = 0  # blocks the node's head is behind the clock (the breaker trips on it)
+        self.clock, self.block_time = clock, block_time
+        self._skew: float | None = None
         self.enabled = {s.name: True for s in self.strategies}
         self._deltas: list[Delta] = []
         self._counts: dict[str, int] = {}
@@ -134,6 +138,7 @@ class Engine:
             if self._header is not None:  # prices as the block's own logs left them
                 self.block = replace(self.context(self._header, self.state.view),
                                      head=self._header)  # fmt: skip
+                self._measure_lag(self._header)
             if event.head:
                 self._idle(self._act(self._strategize()))
         elif isinstance(event, Reorg):
@@ -144,6 +149,21 @@ class Engine:
             self._emit("reorg", {"common_ancestor": event.common_ancestor})
         elif isinstance(event, PendingTx):
             await self._pending(event)
+
+    def _measure_lag(self, head: Block) -> None:
+        """How many block times the newest block is older than the clock, beyond the age the
+        first head had (taken as the skew between the node's clock and ours: a devnet that
+        travelled in time, a node whose clock is off): a node that stops following the chain
+        delivers ever older heads, and the risk gate's breaker trips on it."""
+        if self.clock is None or not self.block_time:
+            return
+        age = self.clock.now() - head.timestamp
+        if self._skew is None:
+            self._skew = max(age, 0.0)
+        self.head_lag = max(0, int((age - self._skew) // self.block_time))
+        gauge = getattr(self.metrics, "node_lag_blocks", None)
+        if gauge is not None:
+            gauge.labels(str(head.chain_id)).set(self.head_lag)
 
     def _journal_block(self, end: BlockEnd) -> None:
         counts, self._counts = self._counts, {}
