@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eth_utils import to_checksum_address
 
+from direct_router import direct_router
 from liquidation_optimum import (
     aave_optimum,
     block_context,
@@ -42,7 +43,6 @@ from tallyio.execution.pipeline import Status
 from tallyio.journal import JournalStore
 from tallyio.paths import repo_root
 from tallyio.state.store import StateView
-from tallyio.strategies.liquidation_route import direct_router
 
 if TYPE_CHECKING:
     from conftest import Devnet

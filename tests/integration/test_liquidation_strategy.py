@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eth_abi import decode
 
+from direct_router import direct_router
 from liquidation_optimum import (
     aave_optimum,
     block_context,
@@ -32,7 +33,7 @@ from tallyio.state.graph import PoolGraph
 from tallyio.state.position_loader import refs_from_manifest
 from tallyio.state.store import StateView
 from tallyio.strategies.liquidation import AaveV3Liquidation, VenusLiquidation
-from tallyio.strategies.liquidation_route import direct_router, graph_router
+from tallyio.strategies.liquidation_route import graph_router
 from tallyio.strategies.liquidation_sizing import LiquidationConfig
 
 if TYPE_CHECKING:

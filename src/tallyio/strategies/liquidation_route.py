@@ -3,28 +3,23 @@
 A `Router` quotes selling `amount_in` of one token for another across the pools in state and
 says which actions do it and which pools (and vaults) they touch; `exclude` names addresses the
 route must not touch (the flash-loan lender: Balancer's vault is locked while it lends).
-`direct_router` is the small one over V2 / V3 / Balancer pools named in config: every one-hop
-route and every two-hop route through one intermediate token, each quoted exactly.
-`graph_router` adapts the state graph's `best_route` (multi-hop, state/routes.py) to the same
-contract: the one to run with; `direct_router` is a small independent cross-check.
+`graph_router` adapts the state graph's `best_route` (multi-hop, state/routes.py) to that
+contract. (The tests' independent cross-check, a one- and two-hop router written apart from
+state/routes.py, is tests/direct_router.py.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tallyio.core.plan import ALL_BALANCE, Action, BalancerSwap, UniswapV2Swap, UniswapV3Swap
+from tallyio.core.plan import ALL_BALANCE, Action
 from tallyio.protocols.balancer import WeightedPool
-from tallyio.protocols.uniswap_v2 import V2Pool
-from tallyio.protocols.uniswap_v3 import V3Pool
 from tallyio.state.graph import PoolGraph
-from tallyio.state.pools import Pool, pool_key
 from tallyio.state.routes import Hop, best_route, route_actions
 from tallyio.state.store import StateView
 
-__all__ = ["Router", "SaleQuote", "banned_pools", "direct_router", "graph_router", "pool_tokens"]
+__all__ = ["Router", "SaleQuote", "banned_pools", "graph_router"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,89 +41,6 @@ class Router(Protocol):
         amount_in: int,
         exclude: frozenset[str] = frozenset(),
     ) -> SaleQuote | None: ...
-
-
-def pool_tokens(pool: Pool) -> tuple[str, ...]:
-    if isinstance(pool, WeightedPool):
-        return tuple(t.lower() for t in pool.tokens)
-    return (pool.token0.lower(), pool.token1.lower())
-
-
-def _hop_out(pool: Pool, token_in: str, token_out: str, amount_in: int) -> int | None:
-    """Exact output of one hop, or None where the pool cannot take the input."""
-    if amount_in <= 0:
-        return None
-    try:
-        if isinstance(pool, WeightedPool):
-            return pool.amount_out(token_in, token_out, amount_in)
-        return pool.amount_out(token_in, amount_in)
-    except (ArithmeticError, ValueError):
-        return None  # too shallow, overflow, or a balance the math refuses
-
-
-def _hop_action(pool: Pool, vault: str, token_in: str, token_out: str) -> Action:
-    if isinstance(pool, V2Pool):
-        return UniswapV2Swap(pool.address, token_in, token_out, fee_bps=pool.fee_bps)
-    if isinstance(pool, V3Pool):
-        return UniswapV3Swap(pool.address, token_in, token_out)
-    return BalancerSwap(vault, bytes.fromhex(pool.pool_id[2:]), token_in, token_out)
-
-
-def _touches(pool: Pool, vault: str) -> frozenset[str]:
-    if isinstance(pool, WeightedPool):
-        return frozenset({pool.address.lower(), vault.lower()})
-    return frozenset({pool.address.lower()})
-
-
-def direct_router(pools: Sequence[str], vault: str = "") -> Router:
-    """The best one- or two-hop sale over `pools` (addresses of pools kept in state)."""
-    addresses = tuple(p.lower() for p in pools)
-
-    def route(
-        view: StateView,
-        token_in: str,
-        token_out: str,
-        amount_in: int,
-        exclude: frozenset[str] = frozenset(),
-    ) -> SaleQuote | None:
-        token_in, token_out = token_in.lower(), token_out.lower()
-        live = [p for a in addresses if (p := view.get(pool_key(a))) is not None]
-        live = [p for p in live if _touches(p, vault).isdisjoint(exclude)]
-        best: SaleQuote | None = None
-        for first in live:
-            tokens = pool_tokens(first)
-            if token_in not in tokens:
-                continue
-            for mid in tokens:
-                if mid == token_in:
-                    continue
-                out = _hop_out(first, token_in, mid, amount_in)
-                hop = ((first, token_in, mid),)
-                if mid == token_out:
-                    best = _better(best, hop, amount_in, out, vault)
-                    continue
-                for second in live:
-                    if second is first or not {mid, token_out} <= set(pool_tokens(second)):
-                        continue
-                    out2 = None if out is None else _hop_out(second, mid, token_out, out)
-                    best = _better(best, (*hop, (second, mid, token_out)), amount_in, out2, vault)
-        return best
-
-    return route
-
-
-def _better(
-    best: SaleQuote | None,
-    hops: tuple[tuple[Pool, str, str], ...],
-    amount_in: int,
-    out: int | None,
-    vault: str,
-) -> SaleQuote | None:
-    if out is None or out <= 0 or (best is not None and best.amount_out >= out):
-        return best
-    actions = tuple(_hop_action(p, vault, a, b) for p, a, b in hops)
-    touches = frozenset().union(*(_touches(p, vault) for p, _, _ in hops))
-    return SaleQuote(amount_in, out, actions, touches)
 
 
 def banned_pools(graph: PoolGraph, exclude: frozenset[str]) -> frozenset[str]:

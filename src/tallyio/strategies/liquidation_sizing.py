@@ -78,7 +78,7 @@ class LiquidationConfig:
     """What a liquidation strategy needs besides the market: how to sell, where to borrow.
 
     `pools` are the pool addresses in state the Balancer vault's liquidity is summed over
-    (and a `direct_router` routes over); `aave_flash_pool` lends by flashLoanSimple at
+    (and the tests' independent router routes over); `aave_flash_pool` lends by flashLoanSimple at
     `aave_flash_premium_bps`. `min_profit_bps` of the expected profit (never less than the gas
     cost) is the executor's revert floor. `grid` and `tolerance_bps` shape the amount search.
     """

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from direct_router import direct_router
 from tallyio.core.opportunity import BlockContext, Kind
 from tallyio.core.plan import AaveLiquidation, FlashSource, UniswapV2Swap
 from tallyio.protocols import aave_v3 as aave
@@ -37,7 +38,6 @@ from tallyio.state.positions import (
 from tallyio.state.prices import price_key
 from tallyio.state.store import Delta, StateView
 from tallyio.strategies.liquidation import AaveV3Liquidation, VenusLiquidation
-from tallyio.strategies.liquidation_route import direct_router
 from tallyio.strategies.liquidation_sizing import GasModel, LiquidationConfig
 
 POOL = "0x" + "a0" * 20

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from direct_router import direct_router
 from tallyio.core.opportunity import BlockContext
 from tallyio.core.plan import FlashSource
 from tallyio.protocols import compound_v3 as comet
@@ -19,7 +20,6 @@ from tallyio.strategies.liquidation_comet import (
     BUY_COLLATERAL_GAS,
     CompoundV3Liquidation,
 )
-from tallyio.strategies.liquidation_route import direct_router
 from tallyio.strategies.liquidation_sizing import GasModel, LiquidationConfig
 
 COMET, LENDER = "0x" + "c3" * 20, "0x" + "a0" * 20
