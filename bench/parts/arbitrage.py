@@ -42,24 +42,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.parts.arbitrage_market import tail_market, tail_tokens
-from bench.parts.liquidation import Recorder, SigningExecutor
+from bench.parts.liquidation import Recorder, SigningExecutor, signing_submit
 from tallyio.app.arbitrage import PricedArbitrage, arbitrage_config
 from tallyio.app.devnet_market import DevnetMarket
-from tallyio.app.runner import DEVNET_CAPS, deploy_executor
+from tallyio.app.runner import deploy_executor
 from tallyio.app.strategies import MIN_PROFIT_BPS
 from tallyio.chain import ChainClient, build_client
-from tallyio.chain.reorg import block_from_rpc, rpc_header
+from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.node import log_from_rpc
-from tallyio.core.engine import Engine, plan_key
+from tallyio.core.engine import Engine
 from tallyio.core.events import Block, BlockEnd, Log, Reorg
-from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.core.opportunity import BlockContext
 from tallyio.devnet import deploy
 from tallyio.devnet.context import attach
 from tallyio.devnet.scenarios import dislocate
-from tallyio.execution.executors import Approved
-from tallyio.execution.fees import FeePolicy, fee_params
-from tallyio.execution.nonce import NonceManager
-from tallyio.execution.signer import SecretKey, Signer
 from tallyio.sim import ForkSimulator
 from tallyio.state.graph import PoolGraph
 from tallyio.state.pools import pool_handlers
@@ -98,37 +94,8 @@ async def _engine(
     strategy = PricedArbitrage(ArbitrageStrategy(config, PoolGraph.from_entries(state.items())),
                                market)  # fmt: skip
     build_s = time.perf_counter() - built
-    signer = Signer(SecretKey.from_hex(manifest["accounts"]["searcher"]["private_key"]))
-
-    async def send_raw(raw: bytes) -> str:
-        raise RuntimeError("the benchmark sends nothing")
-
-    nonces = NonceManager(client, chain_id=market.chain_id, address=signer.address,
-                          sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
-    pipeline = SigningExecutor(client, ForkSimulator(manifest["rpc_url"]), signer, nonces, rec,
-                               fee_params=fee_params("devnet"), caps=DEVNET_CAPS)  # fmt: skip
-    executor, policy = manifest["tally_executor"], FeePolicy(priority_fee=10**9)
-
-    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
-        start = time.perf_counter()
-        approved = [
-            Approved(
-                opp.plan,
-                executor,
-                opp.expected_profit,
-                opp.gas_estimate,
-                block.block + 1,
-                fee_policy=policy,
-                eth_price=opp.eth_price,
-                strategy=opp.strategy,
-                plan_id=plan_key(opp),
-            )
-            for opp in group
-        ]
-        rec.add("plan", start)
-        header = None if block.head is None else rpc_header(block.head)
-        return await pipeline.execute_group(approved, header=header)
-
+    sim = ForkSimulator(manifest["rpc_url"])
+    pipeline, submit = signing_submit(manifest, client, market.chain_id, sim, rec)
     engine = Engine(state, [strategy], submit, market.context(10**9), metrics=rec)
     return engine, pipeline, strategy, build_s
 

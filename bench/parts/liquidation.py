@@ -39,12 +39,13 @@ from prometheus_client import CollectorRegistry
 
 from bench.parts.liquidation_book import synthetic_entries
 from tallyio.app.devnet_market import DevnetMarket
+from tallyio.app.routing import Submitter
 from tallyio.app.runner import DEVNET_CAPS, deploy_executor
 from tallyio.app.strategies import build_strategies
 from tallyio.chain import ChainClient, build_client
-from tallyio.chain.reorg import block_from_rpc, rpc_header
+from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.node import log_from_rpc
-from tallyio.core.engine import Engine, plan_key
+from tallyio.core.engine import Engine, Submit
 from tallyio.core.events import Block, BlockEnd, Log, Reorg
 from tallyio.core.opportunity import BlockContext, Opportunity
 from tallyio.devnet import deploy
@@ -61,6 +62,7 @@ from tallyio.state.pools import pool_handlers
 from tallyio.state.positions import lending_handlers, merge_handlers
 from tallyio.state.prices import CLOCK_KEY
 from tallyio.state.store import MarketState
+from tallyio.strategies.monitored import MonitoredLiquidation
 
 SIZES = (1_000, 10_000, 100_000)
 SAMPLES = 200
@@ -81,6 +83,7 @@ class Recorder(ExecutionMetrics):
     def __init__(self) -> None:
         super().__init__(CollectorRegistry())
         self.samples: dict[str, list[float]] = defaultdict(list)
+        self.mark = 0.0  # when the engine called submit
 
     @contextmanager
     def timed(self, mode: str, stage: str) -> Iterator[None]:
@@ -114,9 +117,11 @@ class SigningExecutor(Pipeline):
         self.signed: list[tuple[float, bytes]] = []
         self.quoted: list[tuple[Approved, Quote]] = []  # what was signed, for the parity check
 
-    async def _before_send(self) -> None:
-        if self.nonces.next_nonce is None:
-            await self.nonces.sync()
+    async def execute_group(
+        self, group: Sequence[Approved], header: dict[str, Any] | None = None
+    ) -> list[Submission]:
+        self.recorder.add("plan", self.recorder.mark)  # the submit's approvals and calldata
+        return await super().execute_group(group, header)
 
     async def _send(self, a: Approved, q: Quote) -> Submission:
         start = time.perf_counter()
@@ -132,9 +137,32 @@ class SigningExecutor(Pipeline):
         return self._result(a, q, Status.SIMULATED)
 
 
-def _liquidations(strategies: Sequence[Any]) -> list[Any]:
+def signing_submit(
+    manifest: dict[str, Any], client: ChainClient, chain_id: int, sim: Simulator, rec: Recorder,
+) -> tuple[SigningExecutor, Submit]:  # fmt: skip
+    """The runner's own submit (app/routing.Submitter: approvals, batching where it saves gas,
+    the pipeline given the engine's head) over a pipeline that signs and sends nothing."""
+    signer = Signer(SecretKey.from_hex(manifest["accounts"]["searcher"]["private_key"]))
+
+    async def send_raw(raw: bytes) -> str:
+        raise RuntimeError("the benchmark sends nothing")
+
+    nonces = NonceManager(client, chain_id=chain_id, address=signer.address,
+                          sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
+    pipeline = SigningExecutor(client, sim, signer, nonces, rec,
+                               fee_params=fee_params("devnet"), caps=DEVNET_CAPS)  # fmt: skip
+    submitter = Submitter(manifest["tally_executor"], pipeline, FeePolicy(priority_fee=10**9))
+
+    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
+        rec.mark = time.perf_counter()
+        return await submitter(group, block)
+
+    return pipeline, submit
+
+
+def _liquidations(strategies: Sequence[Any]) -> list[MonitoredLiquidation]:
     """The strategies behind a health monitor (the runner builds arbitrage beside them)."""
-    return [s for s in strategies if hasattr(s, "monitor")]
+    return [s for s in strategies if isinstance(s, MonitoredLiquidation)]
 
 
 def _instrument(strategies: Sequence[Any], rec: Recorder) -> None:
@@ -186,43 +214,12 @@ async def _engine(
                         block_hash=head.hash)  # fmt: skip
     strategies = build_strategies(market, state, LIQUIDATIONS)
     _instrument(strategies, rec)
-    searcher = manifest["accounts"]["searcher"]
-    signer = Signer(SecretKey.from_hex(searcher["private_key"]))
-
-    async def send_raw(raw: bytes) -> str:
-        raise RuntimeError("the benchmark sends nothing")
-
-    nonces = NonceManager(client, chain_id=market.chain_id, address=signer.address,
-                          sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
     sim = (
         NodeSimulator(manifest["rpc_url"])
         if SIMULATOR == "node"
         else ForkSimulator(manifest["rpc_url"])
     )
-    pipeline = SigningExecutor(client, sim, signer, nonces, rec,
-                               fee_params=fee_params("devnet"), caps=DEVNET_CAPS)  # fmt: skip
-    executor, policy = manifest["tally_executor"], FeePolicy(priority_fee=10**9)
-
-    async def submit(group: Sequence[Opportunity], block: BlockContext) -> list[Any]:
-        start = time.perf_counter()
-        approved = [
-            Approved(
-                opp.plan,
-                executor,
-                opp.expected_profit,
-                opp.gas_estimate,
-                block.block + 1,
-                fee_policy=policy,
-                eth_price=opp.eth_price,
-                strategy=opp.strategy,
-                plan_id=plan_key(opp),
-            )
-            for opp in group
-        ]
-        rec.add("plan", start)
-        header = None if block.head is None else rpc_header(block.head)
-        return await pipeline.execute_group(approved, header=header)
-
+    pipeline, submit = signing_submit(manifest, client, market.chain_id, sim, rec)
     engine = Engine(state, strategies, submit, market.context(10**9), metrics=rec)
     return engine, pipeline
 
@@ -246,7 +243,7 @@ def _rewind(engine: Engine, before: Block, block: Block) -> None:
     clock = engine.state.get(CLOCK_KEY)
     ts = int(clock[1]) if clock else before.timestamp
     for s in engine.strategies:
-        if hasattr(s, "monitor"):
+        if isinstance(s, MonitoredLiquidation):
             s.monitor.on_deltas(deltas, engine.state.get, ts)
             s.strategy.sync(engine.state.view)  # as on a Reorg: drops the sales prepared since
             s.liquidatable = []  # the block before had none: the idle step sees the watch list
