@@ -386,7 +386,50 @@ def _logs(raw: Sequence[pyrevm.Log]) -> tuple[SimLog, ...]:
     return tuple(out)
 
 
-class ForkSimulator:
+class NodeBacked:
+    """What both simulators (this fork and sim/node.py's eth_simulateV1) share: how they ask the
+    node, the head's number, and one transaction as a sequence of one."""
+
+    def __init__(
+        self, rpc_url: str, *, block_time: int = DEFAULT_BLOCK_TIME, coinbase: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:  # fmt: skip
+        self.rpc_url = rpc_url
+        self.block_time = block_time
+        self.coinbase = coinbase
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def latest_block(self) -> int:
+        return int(self._rpc("eth_blockNumber"), 16)
+
+    def simulate(
+        self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None
+    ) -> Outcome:
+        """`tx` as the next transaction after `block` (default: the latest block)."""
+        return self.simulate_sequence([tx], profit_token, beneficiary, block)
+
+    def simulate_sequence(
+        self, txs: Sequence[SimTx], profit_token: str | None, beneficiary: str,
+        block: int | None = None,
+    ) -> Outcome:  # fmt: skip
+        raise NotImplementedError
+
+    def _rpc(self, method: str, *params: Any) -> Any:
+        """One JSON-RPC call; errors never quote the URL (it may carry credentials)."""
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        try:
+            answer = self._session.post(self.rpc_url, json=body, timeout=self._timeout).json()
+        except (requests.RequestException, ValueError) as exc:
+            raise SimulationError(
+                f"{method} on the simulator's node: {type(exc).__name__}"
+            ) from None
+        if "error" in answer:
+            raise SimulationError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+
+class ForkSimulator(NodeBacked):
     """Simulations against one fork of the chain at a time, as the next block would run them.
 
     `at_block(n)` opens (or reuses) the fork pinned to block n; asking for another block drops
@@ -403,22 +446,15 @@ class ForkSimulator:
         eip7623: bool = True,
         timeout: float = 10.0,
     ) -> None:
-        self.rpc_url = rpc_url
+        super().__init__(rpc_url, block_time=block_time, coinbase=coinbase, timeout=timeout)
         self.eip7623 = eip7623
-        self.block_time = block_time
-        self.coinbase = coinbase
         self.spec_id = spec_id
-        self._timeout = timeout
-        self._session = requests.Session()
         self._chain_id: int | None = None
         self._fork: Fork | None = None
 
     @property
     def fork(self) -> Fork | None:
         return self._fork
-
-    def latest_block(self) -> int:
-        return int(self._rpc("eth_blockNumber"), 16)
 
     def at_block(self, number: int, block_hash: str | None = None) -> Fork:
         """The fork pinned to block `number`, reused while it is the same block. Give the
@@ -439,12 +475,6 @@ class ForkSimulator:
         nxt = NextBlock.after(header, self.block_time, self.coinbase)
         self._fork = Fork(self.rpc_url, header, nxt, self._chain_id, self.spec_id, self.eip7623)
         return self._fork
-
-    def simulate(
-        self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None
-    ) -> Outcome:
-        """`tx` as the next transaction after `block` (default: the latest block)."""
-        return self.simulate_sequence([tx], profit_token, beneficiary, block)
 
     def simulate_sequence(
         self,
@@ -472,13 +502,3 @@ class ForkSimulator:
 
     def _fork_for(self, block: int | None) -> Fork:
         return self.at_block(self.latest_block() if block is None else block)
-
-    def _rpc(self, method: str, *params: Any) -> Any:
-        body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        try:
-            answer = self._session.post(self.rpc_url, json=body, timeout=self._timeout).json()
-        except (requests.RequestException, ValueError) as exc:
-            raise SimulationError(f"{method} on {self.rpc_url}: {exc}") from exc
-        if "error" in answer:
-            raise SimulationError(f"{method} on {self.rpc_url}: {answer['error']}")
-        return answer["result"]

@@ -25,7 +25,6 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from eth_utils import to_checksum_address
 
 from tallyio.chain.rpc import HttpTransport, call
@@ -35,6 +34,7 @@ from tallyio.sim.fork import (
     READER,
     ForkSimulator,
     NextBlock,
+    NodeBacked,
     SimTx,
     SimulationError,
 )
@@ -99,7 +99,7 @@ def _balance(raw: Mapping[str, Any], what: str) -> int:
     return int(data[2:66], 16)
 
 
-class NodeSimulator:
+class NodeSimulator(NodeBacked):
     """`ForkSimulator`'s interface over the node's `eth_simulateV1`: synchronous
     (`simulate`, `simulate_sequence`) and awaitable (`simulate_sequence_async`, no thread)."""
 
@@ -111,23 +111,11 @@ class NodeSimulator:
         coinbase: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.rpc_url = rpc_url
-        self.block_time = block_time
-        self.coinbase = coinbase
-        self._timeout = timeout
-        self._session = requests.Session()
+        super().__init__(rpc_url, block_time=block_time, coinbase=coinbase, timeout=timeout)
         self._transport = HttpTransport(rpc_url, timeout=timeout)
         self._next: tuple[int, str, NextBlock] | None = None  # parent number, hash, next block
 
     # -- the fork simulator's interface ---------------------------------------------------
-    def latest_block(self) -> int:
-        return int(self._rpc("eth_blockNumber"), 16)
-
-    def simulate(
-        self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None
-    ) -> Outcome:
-        return self.simulate_sequence([tx], profit_token, beneficiary, block)
-
     def simulate_sequence(
         self,
         txs: Sequence[SimTx],
@@ -177,7 +165,7 @@ class NodeSimulator:
 
     def next_block(self, header: Mapping[str, Any] | None) -> NextBlock:
         if header is None:
-            raise SimulationError(f"block not found on the node for {self._redacted}")
+            raise SimulationError("block not found on the simulator's node")
         nxt = NextBlock.after(header, self.block_time, self.coinbase)
         self._next = (nxt.number - 1, str(header["hash"]), nxt)
         return nxt
@@ -229,20 +217,6 @@ class NodeSimulator:
         if self._next is None or self._next[0] != number:
             return None
         return self._next[2] if block_hash in (None, self._next[1]) else None
-
-    @property
-    def _redacted(self) -> str:
-        return "the simulator's node"  # the URL may carry credentials
-
-    def _rpc(self, method: str, *params: Any) -> Any:
-        body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        try:
-            answer = self._session.post(self.rpc_url, json=body, timeout=self._timeout).json()
-        except (requests.RequestException, ValueError) as exc:
-            raise SimulationError(f"{method} on {self._redacted}: {type(exc).__name__}") from None
-        if "error" in answer:
-            raise SimulationError(f"{method}: {answer['error']}")
-        return answer["result"]
 
     async def _arpc(self, method: str, *params: Any) -> Any:
         try:
