@@ -87,8 +87,11 @@ async def _submit(chain: Devnet, group: tuple[Opportunity, ...]) -> list[Any]:
             for o in sent
         ])  # fmt: skip
 
+    async def receipt(tx_hash: str) -> Any:
+        return await client.request("eth_getTransactionReceipt", [tx_hash])
+
     try:
-        return await submit_batched(group, send)
+        return await submit_batched(group, send, receipt)
     finally:
         await client.close()
 
@@ -119,14 +122,38 @@ def _logs(chain: Devnet, result: Submission) -> list[dict[str, Any]]:
     return [entry for entry in receipt["logs"] if entry["topics"][0] == GUARDED_FAILED]
 
 
+def _balance(chain: Devnet, token: str, holder: str, block: int) -> int:
+    sel = function_signature_to_4byte_selector("balanceOf(address)")
+    data = "0x" + (sel + encode(["address"], [holder])).hex()
+    return int(chain.d.rpc("eth_call", {"to": token, "data": data}, hex(block)), 16)
+
+
+def _mined(chain: Devnet, tx_hash: str, token: str) -> tuple[int, int]:
+    """The receipt's gasUsed, and the executor's (the tx's `to`) change in `token` over the
+    tx's block, read from the chain (each of our transactions is alone in its block here)."""
+    receipt = chain.d.rpc("eth_getTransactionReceipt", tx_hash)
+    block, executor = int(receipt["blockNumber"], 16), receipt["to"]
+    change = _balance(chain, token, executor, block) - _balance(chain, token, executor, block - 1)
+    return int(receipt["gasUsed"], 16), change
+
+
+def _one_transaction(chain: Devnet, merged: Opportunity, results: list[Any]) -> None:
+    """Every part in the batch's one transaction, its gas and profit counted once in total."""
+    assert len({r.tx_hash for r in results}) == 1, ("one transaction for every part", results)
+    gas, change = _mined(chain, results[0].tx_hash, merged.plan.profit_token)
+    assert sum(r.gas_used for r in results) == gas
+    assert sum(r.realised_profit for r in results) == change
+
+
 def test_two_liquidations_land_in_one_transaction(chain: Devnet) -> None:
     merged, parts = _batch(chain)
     assert merged.gas_estimate < sum(p.gas_estimate for p in parts)
     debts = {p.detail["borrower"]: _debt(chain, p.detail["borrower"]) for p in parts}
     results = asyncio.run(_submit(chain, parts))
-    result = results[0]
-    assert all(r is result for r in results), "one transaction for every part"
-    assert result.status is Status.INCLUDED, result
+    result = results[0]  # the first part carries the batch's gas and profit
+    assert [r.status for r in results] == [Status.INCLUDED] * len(parts), results
+    _one_transaction(chain, merged, results)
+    assert all(r.gas_used == 0 and r.realised_profit == 0 for r in results[1:])
     assert not _logs(chain, result), "no part failed"
     for user, before in debts.items():
         assert _debt(chain, user) < before, f"{user} not liquidated"
@@ -147,6 +174,11 @@ def test_a_part_gone_before_the_batch_leaves_the_others_profit(chain: Devnet) ->
     assert result.status is Status.INCLUDED, result
     failed = _logs(chain, result)
     assert [int(entry["data"], 16) for entry in failed] == [len(parts) - 1]
+    assert results[-1].status is Status.REVERTED, results[-1]  # the gone part: failed, no profit
+    assert (results[-1].gas_used, results[-1].realised_profit) == (0, 0)
+    assert [r.status for r in results[:-1]] == [Status.INCLUDED] * len(kept)
+    _one_transaction(chain, merged, results)  # the first part carries all the batch's profit
+    assert result.realised_profit == sum(r.realised_profit for r in results)
     for user, debt in before.items():
         assert _debt(chain, user) < debt, f"{user} not liquidated"
     alone = sum(p.expected_profit for p in kept)

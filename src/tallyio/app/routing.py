@@ -63,8 +63,12 @@ class Submitter:
                 header = None if block.head is None else rpc_header(block.head)
                 return await self.pipeline.execute_group(approved, header=header)
 
+            async def receipt(tx_hash: str) -> Any:
+                return await self.pipeline.node.request("eth_getTransactionReceipt", [tx_hash])
+
             # liquidations that batch go as one transaction when that saves gas
-            for opp, result in zip(rest, await submit_batched(rest, send), strict=True):
+            sent = await submit_batched(rest, send, receipt)
+            for opp, result in zip(rest, sent, strict=True):
                 out[id(opp)] = result
         return [out[id(o)] for o in group]
 
