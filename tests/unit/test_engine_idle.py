@@ -139,3 +139,82 @@ def test_a_stale_head_trips_the_breaker_through_the_engine(tmp_path: Any) -> Non
     assert len(sent) == 1 and engine.stats.rejected == {"breaker_open": 1}
     trip = r.gate.breaker.open_trip("liquidation")
     assert trip is not None and trip.reason == "head_lag"
+
+
+class Stepping:
+    """A strategy whose idle work comes as steps (as the liquidation strategies' sale searches
+    do): records the blocks and steps it ran."""
+
+    name = "stepping"
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.ran = steps, list[tuple[int, int]]()
+
+    def sync(self, view: StateView) -> None:
+        pass
+
+    def process(
+        self, delta: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        return []
+
+    def prepare(self, view: StateView, block: BlockContext) -> Any:
+        for i in range(self.steps):
+            self.ran.append((block.block, i))
+            yield
+
+
+def test_idle_steps_yield_to_a_new_block_which_ends_them() -> None:
+    """A block arriving during idle work waits for one step, not for all of it; the old
+    block's idle work stops there and the new block's runs to the end."""
+    strategy = Stepping(50)
+    engine = _engine([strategy])
+    nxt = Block(1, 8, "0x" + "08" * 32, HEAD.hash, 1_012, 10**9, 15_000_000, 30_000_000)
+
+    async def run() -> None:
+        await engine.handle(HEAD)
+        await engine.handle(BlockEnd(1, 7, HEAD.hash))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await engine.handle(nxt)  # the loop got here while block 7's idle work was running
+        await engine.handle(BlockEnd(1, 8, nxt.hash))
+        await engine.drain()
+
+    asyncio.run(run())
+    seven = [i for b, i in strategy.ran if b == 7]
+    eight = [i for b, i in strategy.ran if b == 8]
+    assert 0 < len(seven) < 10  # started, then ended by block 8 well before its 50 steps
+    assert eight == list(range(50))
+
+
+def test_engine_prepare_runs_every_step() -> None:
+    strategy = Stepping(7)
+    engine = _engine([strategy, Plain()])
+
+    async def run() -> None:
+        await engine.handle(HEAD)
+        engine.block = engine.context(HEAD, engine.state.view)
+        engine.prepare()
+
+    asyncio.run(run())
+    assert strategy.ran == [(7, i) for i in range(7)]
+
+
+def test_a_failing_idle_step_ends_only_that_strategy_s_idle_work() -> None:
+    class Failing(Stepping):
+        name = "failing"
+
+        def prepare(self, view: StateView, block: BlockContext) -> Any:
+            yield
+            raise RuntimeError("boom")
+
+    good = Stepping(3)
+    engine = _engine([Failing(1), good])
+
+    async def run() -> None:
+        await engine.handle(HEAD)
+        await engine.handle(BlockEnd(1, 7, HEAD.hash))
+        await engine.drain()
+
+    asyncio.run(run())
+    assert good.ran == [(7, 0), (7, 1), (7, 2)]

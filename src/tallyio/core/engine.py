@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from tallyio.core.clock import Clock
@@ -255,27 +256,41 @@ class Engine:
 
     # -- idle time ----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Idle work: each strategy's optional `prepare(view, block)` on the current state."""
+        """Idle work: each strategy's optional `prepare(view, block)` on the current state,
+        run to the end (benchmarks and tests call it between blocks)."""
+        for steps in self._preparations():
+            for _ in steps:
+                pass
+
+    def _preparations(self) -> Iterator[Iterator[None]]:
+        """Each enabled strategy's idle work as steps: a strategy's `prepare` may return an
+        iterator (one step a unit of work) or do it all and return None. A failure ends only
+        that strategy's idle work: it is an optimisation and must not stop the engine."""
         for s in self.strategies:
             prepare = getattr(s, "prepare", None)
             if prepare is None or self.block is None or not self.enabled.get(s.name, True):
                 continue
-            try:
-                with self._timed("idle"):
-                    prepare(self.state.view, self.block)
-            except Exception:  # idle work is an optimisation: its failure must not stop us
-                log.exception("engine: %s.prepare failed", s.name)
+            yield _guarded(s.name, partial(prepare, self.state.view, self.block), self._timed)
 
     def _idle(self, acting: list[asyncio.Task[None]]) -> None:
         """Prepare after this block's submissions (pyrevm holds the GIL while it simulates:
-        idle work must not delay them); one idle step in flight at a time."""
-        if self._idle_task is None or self._idle_task.done():
-            self._idle_task = asyncio.get_running_loop().create_task(self._after(acting))
+        idle work must not delay them). A newer block's idle step replaces an older one."""
+        if self._idle_task is not None and not self._idle_task.done():
+            self._idle_task.cancel()
+        self._idle_task = asyncio.get_running_loop().create_task(self._after(acting))
 
     async def _after(self, acting: list[asyncio.Task[None]]) -> None:
+        """The idle steps, yielding to the loop between them, so a block, a log or a pending
+        transaction arriving meanwhile waits for one step, not for all the idle work; a new
+        block ends this step (its own idle step starts after it is acted on)."""
         if acting:
             await asyncio.wait(acting, timeout=IDLE_WAIT)
-        self.prepare()
+        header = self._header
+        for steps in self._preparations():
+            for _ in steps:
+                await asyncio.sleep(0)
+                if self._header is not header:
+                    return
 
     def _refusal(self, opp: Opportunity) -> str:
         """Why `opp` may not go now ("" if it may). One that touches nothing but what a
@@ -373,3 +388,19 @@ class Engine:
 
     def _timed(self, stage: str) -> Any:
         return StageTimer(self.metrics, stage)
+
+
+def _guarded(name: str, start: Callable[[], Any], timed: Callable[[str], Any]) -> Iterator[None]:
+    """A strategy's idle work as steps, each timed as "idle"; an exception is logged and ends it."""
+    try:
+        with timed("idle"):
+            steps = start()
+        if steps is None:
+            return
+        while True:
+            with timed("idle"):
+                if next(steps, StopIteration) is StopIteration:
+                    return
+            yield
+    except Exception:  # idle work is an optimisation: its failure must not stop us
+        log.exception("engine: %s.prepare failed", name)

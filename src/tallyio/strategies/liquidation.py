@@ -15,7 +15,7 @@ the health monitor's direct entry. Batching lives in liquidation_batch.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -132,6 +132,13 @@ class _LendingLiquidation:
     def prepare_sales(self, accounts: Iterable[str], view: StateView, block: BlockContext) -> None:
         """Idle time: have the router find the paths these accounts' collateral would be sold
         along (up to all of it, 1% room for interest), before any of them goes under."""
+        for _ in self.sale_steps(accounts, view, block):
+            pass
+
+    def sale_steps(
+        self, accounts: Iterable[str], view: StateView, block: BlockContext
+    ) -> Iterator[None]:
+        """`prepare_sales` one sale path search at a time (the engine yields between them)."""
         prepare = getattr(self.config.router, "prepare", None)
         if prepare is None:
             return
@@ -139,11 +146,13 @@ class _LendingLiquidation:
         for user in dict.fromkeys(a.lower() for a in accounts):
             for pair, held in self._sales(view, user, block):
                 most[pair] = max(most.get(pair, 0), held + held // 100)
+        yield
         vault = self.config.balancer_vault.lower()
         excludes = [frozenset(), *([frozenset({vault})] if vault else [])]
         for (coll, debt), held in most.items():
             for exclude in excludes:
                 prepare(view, coll, debt, held, exclude)
+                yield
 
     def forget(self, deltas: Sequence[Delta]) -> None:
         """A block's deltas: prepared sales go stale when a pool moves."""

@@ -7,7 +7,7 @@ a snapshot or a reorg (`sync`) the monitor runs the full vectorised sweep again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from tallyio.core.opportunity import BlockContext, Opportunity
@@ -41,14 +41,18 @@ class MonitoredLiquidation:
         self.monitor.resync(view.get, _now(view))
         self.strategy.sync(view)
 
-    def prepare(self, view: StateView, block: BlockContext) -> None:
+    def prepare(self, view: StateView, block: BlockContext) -> Iterator[None] | None:
         """Idle time (the engine's hook, between blocks): the strategy prepares the sales of
         the accounts on the watch list and of those still liquidatable, so the sizing search
-        that follows a price move quotes a few known paths, not every pool."""
-        prepare = getattr(self.strategy, "prepare_sales", None)
-        if prepare is not None:
-            watched = [w.account for w in self.monitor.watch_list()]
-            prepare([*watched, *(a for a, _ in self.liquidatable)], view, block)
+        that follows a price move quotes a few known paths, not every pool. Steps: the engine
+        yields to new events between them."""
+        steps = getattr(self.strategy, "sale_steps", None)
+        if steps is None:
+            return None
+        watched = [w.account for w in self.monitor.watch_list()]
+        accounts = [*watched, *(a for a, _ in self.liquidatable)]
+        found: Iterator[None] = steps(accounts, view, block)
+        return found
 
     def process(
         self, delta: Sequence[Delta], view: StateView, block: BlockContext
