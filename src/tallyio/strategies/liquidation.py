@@ -15,7 +15,7 @@ the health monitor's direct entry. Batching lives in liquidation_batch.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -34,82 +34,12 @@ from tallyio.state.positions import (
     venus_assets,
 )
 from tallyio.state.store import Delta, StateView
-from tallyio.strategies.liquidation_route import SaleQuote
-from tallyio.strategies.liquidation_sizing import (
-    BPS,
-    Candidate,
-    LiquidationConfig,
-    cheapest_loan,
-    gas_cost,
-    maximize,
-)
+from tallyio.strategies.liquidation_pair import Model, better, price_candidate, size_pair
+from tallyio.strategies.liquidation_sizing import BPS, Candidate, LiquidationConfig
 
 __all__ = ["AaveV3Liquidation", "VenusLiquidation", "price_candidate", "size_pair"]
 
 HF_ONE: Final = 10**18
-Model = Callable[[int], tuple[int, int] | None]  # amount -> (repaid, collateral received)
-
-
-# -- sizing one pair ----------------------------------------------------------------------------
-def price_candidate(
-    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
-    amount: int, outcome: tuple[int, int], liquidation_gas: int,
-) -> Candidate | None:  # fmt: skip
-    """Net of repaying `amount` that pulls `repaid` and yields `seized`: best sale x loan."""
-    debt, coll = pair
-    repaid, seized = outcome
-    if seized <= 0 or repaid <= 0:
-        return None
-    sales: list[SaleQuote | None] = [None]
-    if coll != debt:
-        quote = cfg.router(view, coll, debt, seized)
-        sales = [quote]
-        vault = cfg.balancer_vault.lower()
-        if quote is not None and vault and vault in quote.touches:
-            sales.append(cfg.router(view, coll, debt, seized, frozenset({vault})))
-    best: Candidate | None = None
-    for sale in sales:
-        if coll != debt and sale is None:
-            continue
-        touched = sale.touches if sale is not None else frozenset()
-        flash = cheapest_loan(cfg, view, block, debt, amount, touched)
-        if flash is None:
-            continue
-        actions = sale.actions if sale is not None else ()
-        gas = cfg.gas.estimate(liquidation_gas, actions, flash.loan.source)
-        cost = gas_cost(gas, block, debt)
-        if cost is None:
-            return None
-        out = sale.amount_out if sale is not None else seized
-        profit = out - repaid - flash.fee
-        c = Candidate(debt, coll, amount, repaid, seized, sale, flash, profit, gas, profit - cost)
-        if best is None or c.net > best.net:
-            best = c
-    return best
-
-
-def size_pair(
-    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
-    hi: int, model: Model, liquidation_gas: int,
-) -> Candidate | None:  # fmt: skip
-    """The repayment in [1, hi] with the best net for one (debt, collateral) pair."""
-    found: dict[int, Candidate | None] = {}
-
-    def net(x: int) -> int | None:
-        outcome = model(x)
-        c = None if outcome is None else price_candidate(
-            cfg, view, block, pair, x, outcome, liquidation_gas)  # fmt: skip
-        found[x] = c
-        return None if c is None else c.net
-
-    best = maximize(net, 1, hi, cfg.grid, cfg.tolerance_bps)
-    return None if best is None else found[best[0]]
-
-
-def _better(a: Candidate | None, b: Candidate | None) -> Candidate | None:
-    if b is None or (a is not None and a.net >= b.net):
-        return a
-    return b
 
 
 # -- the shared Strategy shape ------------------------------------------------------------------
@@ -288,7 +218,7 @@ class AaveV3Liquidation(_LendingLiquidation):
                 pair = (d.asset, c.asset)
                 found = size_pair(self.config, view, block, pair, hi, model,
                                   self.config.gas.aave_liquidation)  # fmt: skip
-                best = _better(best, found)
+                best = better(best, found)
         return best
 
     def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
@@ -366,7 +296,7 @@ class VenusLiquidation(_LendingLiquidation):
         best: Candidate | None = None
         for b in (a for a in stored if a.borrow_balance):
             for c in (a for a in stored if a.vtoken_balance):
-                best = _better(best, self._pair(view, block, account, b.vtoken, c.vtoken))
+                best = better(best, self._pair(view, block, account, b.vtoken, c.vtoken))
         return best
 
     def _pair(

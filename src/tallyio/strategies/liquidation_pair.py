@@ -1,0 +1,87 @@
+"""Sizing one (debt, collateral) pair of a liquidation: the repayment with the best net.
+
+`size_pair` searches the repayment (liquidation_sizing.maximize) on the market's own seize
+model; `price_candidate` prices one repayment: the collateral's sale along the router's best
+route (and the best one that leaves the Balancer vault free, when the first uses it), the
+cheapest flash loan that route leaves usable, and gas at the block's price in the debt asset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tallyio.core.opportunity import BlockContext
+from tallyio.state.store import StateView
+from tallyio.strategies.liquidation_route import SaleQuote
+from tallyio.strategies.liquidation_sizing import (
+    Candidate,
+    LiquidationConfig,
+    cheapest_loan,
+    gas_cost,
+    maximize,
+)
+
+__all__ = ["Model", "better", "price_candidate", "size_pair"]
+
+Model = Callable[[int], tuple[int, int] | None]  # amount -> (repaid, collateral received)
+
+
+def price_candidate(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    amount: int, outcome: tuple[int, int], liquidation_gas: int,
+) -> Candidate | None:  # fmt: skip
+    """Net of repaying `amount` that pulls `repaid` and yields `seized`: best sale x loan."""
+    debt, coll = pair
+    repaid, seized = outcome
+    if seized <= 0 or repaid <= 0:
+        return None
+    sales: list[SaleQuote | None] = [None]
+    if coll != debt:
+        quote = cfg.router(view, coll, debt, seized)
+        sales = [quote]
+        vault = cfg.balancer_vault.lower()
+        if quote is not None and vault and vault in quote.touches:
+            sales.append(cfg.router(view, coll, debt, seized, frozenset({vault})))
+    best: Candidate | None = None
+    for sale in sales:
+        if coll != debt and sale is None:
+            continue
+        touched = sale.touches if sale is not None else frozenset()
+        flash = cheapest_loan(cfg, view, block, debt, amount, touched)
+        if flash is None:
+            continue
+        actions = sale.actions if sale is not None else ()
+        gas = cfg.gas.estimate(liquidation_gas, actions, flash.loan.source)
+        cost = gas_cost(gas, block, debt)
+        if cost is None:
+            return None
+        out = sale.amount_out if sale is not None else seized
+        profit = out - repaid - flash.fee
+        c = Candidate(debt, coll, amount, repaid, seized, sale, flash, profit, gas, profit - cost)
+        if best is None or c.net > best.net:
+            best = c
+    return best
+
+
+def size_pair(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    hi: int, model: Model, liquidation_gas: int,
+) -> Candidate | None:  # fmt: skip
+    """The repayment in [1, hi] with the best net for one (debt, collateral) pair."""
+    found: dict[int, Candidate | None] = {}
+
+    def net(x: int) -> int | None:
+        outcome = model(x)
+        c = None if outcome is None else price_candidate(
+            cfg, view, block, pair, x, outcome, liquidation_gas)  # fmt: skip
+        found[x] = c
+        return None if c is None else c.net
+
+    best = maximize(net, 1, hi, cfg.grid, cfg.tolerance_bps)
+    return None if best is None else found[best[0]]
+
+
+def better(a: Candidate | None, b: Candidate | None) -> Candidate | None:
+    if b is None or (a is not None and a.net >= b.net):
+        return a
+    return b
