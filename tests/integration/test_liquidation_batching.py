@@ -17,19 +17,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from prometheus_client import CollectorRegistry
 
 from liquidation_optimum import block_context, liquidation_config, load_state
 from tallyio.app.batching import submit_batched, units
-from tallyio.app.runner import DEVNET_CAPS, deploy_executor
+from tallyio.app.report import LiveReport
+from tallyio.app.runner import DEVNET_CAPS, EngineOptions, Running, deploy_executor
+from tallyio.app.session import run_session, settle
 from tallyio.chain import build_client
-from tallyio.core.engine import plan_key
+from tallyio.core.engine import Engine, plan_key
 from tallyio.core.opportunity import Opportunity
-from tallyio.devnet.scenarios import price_shock
+from tallyio.devnet.scenarios import BPS, pct_to_bps, price_shock
 from tallyio.execution.executors import Approved, PublicMempoolExecutor
 from tallyio.execution.fees import fee_params
 from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Status, Submission
 from tallyio.execution.signer import SecretKey, Signer
+from tallyio.metrics import EngineMetrics
+from tallyio.paths import repo_root
+from tallyio.risk.store import RiskStore
 from tallyio.sim import ForkSimulator
 from tallyio.state.graph import PoolGraph
 from tallyio.state.position_loader import refs_from_manifest
@@ -38,6 +44,8 @@ from tallyio.strategies.liquidation import AaveV3Liquidation
 from tallyio.strategies.liquidation_route import graph_router
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Devnet
 
 pytestmark = pytest.mark.devnet
@@ -186,3 +194,83 @@ def test_a_part_gone_before_the_batch_leaves_the_others_profit(chain: Devnet) ->
     assert result.realised_profit >= alone * 99 // 100
     gas_wei = result.gas_used * (result.fees.max_fee_per_gas if result.fees else 0)
     assert result.realised_profit * 10**18 // merged.eth_price > gas_wei // 2, "paid its gas"
+
+
+# -- the engine: a landed batch counted once ----------------------------------------------------
+LANDED = (Status.INCLUDED, Status.REVERTED)
+
+
+def _shock_in_one_block(chain: Devnet, moves: dict[str, float]) -> None:
+    """The feeds move in one block, so the engine finds both liquidations at once."""
+    ctx, d = chain.context(), chain.d
+    d.rpc("evm_setAutomine", False)
+    try:
+        for symbol, pct in moves.items():
+            feed = ctx.feeds[symbol]
+            new = int(feed.functions.latestAnswer().call()) * (BPS + pct_to_bps(pct)) // BPS
+            data = feed.functions.setAnswer(new)._encode_transaction_data()
+            d.rpc("eth_sendTransaction", {"from": ctx.deployer, "to": feed.address, "data": data})
+        d.mine(1)
+    finally:
+        d.rpc("evm_setAutomine", True)
+
+
+def _run_engine(chain: Devnet, tmp: Path) -> tuple[Running, list[tuple[dict[str, Any], int]]]:
+    """The live engine (`tallyio run --live`'s session) over the shock; each trade it reported,
+    with the gas price it priced that trade's gas at."""
+    engine: list[Engine] = []
+    trades: list[tuple[dict[str, Any], int]] = []
+
+    def listen(kind: str, data: dict[str, Any]) -> None:
+        block = engine[0].block if engine else None
+        if kind == "trade" and block is not None:
+            trades.append((data, block.gas_price))  # the engine's block when it booked it
+
+    options = EngineOptions(live=True, journal_path=tmp / "journal.db", state_dir=tmp,
+                            risk_config=repo_root() / "config" / "risk" / "devnet.toml",
+                            poll_interval=0.02, strategies=("aave_v3_liquidation",),
+                            metrics=EngineMetrics(CollectorRegistry()),
+                            listeners=[listen])  # fmt: skip
+
+    async def scenario(running: Running) -> None:
+        engine.append(running.engine)
+        await settle(running)
+        await asyncio.to_thread(_shock_in_one_block, chain, {"WETH": -12, "DAI": -5})
+        await settle(running)
+
+    running = asyncio.run(run_session(chain.manifest, options, LiveReport(quiet=True), scenario))
+    return running, trades
+
+
+def test_the_engine_counts_a_landed_batch_once(chain: Devnet, tmp_path: Path) -> None:
+    running, trades = _run_engine(chain, tmp_path)
+    by_tx: dict[str, list[tuple[Opportunity, Any]]] = {}
+    for opp, r in running.engine.stats.results:
+        if getattr(r, "status", None) in LANDED:
+            by_tx.setdefault(r.tx_hash, []).append((opp, r))
+    history = [(o.detail.get("borrower"), str(getattr(r, "status", r)), getattr(r, "reason", ""))
+               for o, r in running.engine.stats.results]  # fmt: skip
+    assert any(len(parts) > 1 for parts in by_tx.values()), ("no batch landed", history)
+    gas_wei = net_wei = 0
+    for tx, parts in by_tx.items():
+        opp = parts[0][0]
+        gas, change = _mined(chain, tx, opp.plan.profit_token)
+        assert sum(r.gas_used for _, r in parts) == gas, (tx, parts)
+        assert sum(r.realised_profit for _, r in parts) == change, (tx, parts)
+        booked = [(d["net_wei"], price) for d, price in trades if d["result"]["tx_hash"] == tx]
+        assert len(booked) == len(parts) and len({price for _, price in booked}) == 1
+        price = booked[0][1]
+        tx_net = change * 10**18 // opp.eth_price - gas * price  # once, as one transaction
+        assert sum(net for net, _ in booked) == tx_net, (tx, booked)
+        gas_wei, net_wei = gas_wei + gas * price, net_wei + tx_net
+    store = RiskStore(tmp_path)  # the gate's breaker: what it was told
+    try:
+        told = store.results_since(0.0)
+    finally:
+        store.close()
+    assert len(told) == sum(len(parts) for parts in by_tx.values())
+    assert sum(r.gas_spent_wei for r in told) == gas_wei
+    assert sum(r.net_profit_wei for r in told) == net_wei
+    metrics = running.engine.metrics
+    labels = {"strategy": "aave_v3_liquidation"}
+    assert metrics.registry.get_sample_value("tallyio_gas_spent_wei_total", labels) == gas_wei
