@@ -6,10 +6,8 @@ from the chain, read once at one block; after that the state moves only by event
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tallyio.chain.rpc import RpcClient
@@ -106,9 +104,3 @@ class DevnetMarket:
             )
 
         return build
-
-
-def load_manifest_file(path: str | Path) -> dict[str, Any]:
-    with open(path) as fh:
-        data: dict[str, Any] = json.load(fh)
-    return data
