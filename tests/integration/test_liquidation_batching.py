@@ -33,6 +33,8 @@ from tallyio.execution.fees import fee_params
 from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Status, Submission
 from tallyio.execution.signer import SecretKey, Signer
+from tallyio.journal import JournalStore
+from tallyio.journal.queries import pnl
 from tallyio.metrics import EngineMetrics
 from tallyio.paths import repo_root
 from tallyio.risk.store import RiskStore
@@ -251,7 +253,7 @@ def test_the_engine_counts_a_landed_batch_once(chain: Devnet, tmp_path: Path) ->
     history = [(o.detail.get("borrower"), str(getattr(r, "status", r)), getattr(r, "reason", ""))
                for o, r in running.engine.stats.results]  # fmt: skip
     assert any(len(parts) > 1 for parts in by_tx.values()), ("no batch landed", history)
-    gas_wei = net_wei = 0
+    gas_wei = net_wei = gas_total = realised = 0
     for tx, parts in by_tx.items():
         opp = parts[0][0]
         gas, change = _mined(chain, tx, opp.plan.profit_token)
@@ -263,6 +265,7 @@ def test_the_engine_counts_a_landed_batch_once(chain: Devnet, tmp_path: Path) ->
         tx_net = change * 10**18 // opp.eth_price - gas * price  # once, as one transaction
         assert sum(net for net, _ in booked) == tx_net, (tx, booked)
         gas_wei, net_wei = gas_wei + gas * price, net_wei + tx_net
+        gas_total, realised = gas_total + gas, realised + change
     store = RiskStore(tmp_path)  # the gate's breaker: what it was told
     try:
         told = store.results_since(0.0)
@@ -274,3 +277,10 @@ def test_the_engine_counts_a_landed_batch_once(chain: Devnet, tmp_path: Path) ->
     metrics = running.engine.metrics
     labels = {"strategy": "aave_v3_liquidation"}
     assert metrics.registry.get_sample_value("tallyio_gas_spent_wei_total", labels) == gas_wei
+    with JournalStore(tmp_path / "journal.db") as journal:  # the pipeline's, per transaction
+        rows = pnl(journal, group_by=("strategy",))
+    assert sum(r.included + r.reverted for r in rows) == len(by_tx)
+    assert sum(r.gas_used for r in rows) == gas_total
+    assert sum(r.realised_profit for r in rows) == realised
+    tokens = {opp.plan.profit_token.lower() for parts in by_tx.values() for opp, _ in parts}
+    assert {r.token for r in rows} == tokens, "every trade's profit token known, batches too"

@@ -13,6 +13,7 @@ reverted (no profit); app/batch_results.py says why that and not a split.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -20,8 +21,10 @@ from typing import Any
 from tallyio.app.batch_results import failed_parts, per_part, sim_logs
 from tallyio.core.opportunity import Opportunity
 from tallyio.core.plan import Guarded
+from tallyio.core.queue import plan_key
 from tallyio.execution.pipeline import Status, Submission
 from tallyio.execution.submit import Landed
+from tallyio.journal import JournalStore
 from tallyio.strategies.liquidation_batch import batch
 
 __all__ = ["submit_batched", "units"]
@@ -47,12 +50,18 @@ def units(group: Sequence[Opportunity]) -> list[Unit]:
     return sorted(out, key=lambda u: min(order[id(p)] for p in u[1]))
 
 
-async def submit_batched(group: Sequence[Opportunity], send: Send, receipt: Receipt) -> list[Any]:
+async def submit_batched(
+    group: Sequence[Opportunity], send: Send, receipt: Receipt, journal: JournalStore | None = None
+) -> list[Any]:
     """Send `group` as `units(group)`; one result per opportunity of `group`, in its order.
-    `receipt` reads a landed batch's receipt (which parts failed)."""
+    `receipt` reads a landed batch's receipt (which parts failed); `journal` gets each batch's
+    plan as an opportunity (see `_journal_batch`)."""
     plan = units(group)
     if all(len(parts) == 1 for _, parts in plan):
         return list(await send(group))
+    for unit, parts in plan:
+        if journal is not None and len(parts) > 1:
+            await asyncio.to_thread(_journal_batch, journal, unit, parts)
     results = list(await send([unit for unit, _ in plan]))
     by_part: dict[int, Any] = {}
     retry: list[Opportunity] = []
@@ -105,3 +114,16 @@ async def _failed_on_chain(
         log.error("batch %s: no receipt for %s", result.plan_id, result.tx_hash)
         return frozenset()
     return failed_parts(Landed.from_receipt(mined).logs, guarded, mined.get("to"))
+
+
+def _journal_batch(journal: JournalStore, unit: Opportunity, parts: Sequence[Opportunity]) -> None:
+    """The engine journals each part under its own plan id; the pipeline journals the batch's
+    simulation and transaction under the batch's. This row gives that plan id its strategy,
+    chain and profit token (the journal's PnL reads them from here) and names its parts."""
+    journal.record_opportunity(
+        plan_key(unit), block=unit.block, strategy=unit.strategy,
+        expected_profit=unit.expected_profit, kind=unit.kind.name.lower(),
+        chain_id=unit.chain_id, gas_estimate=unit.gas_estimate,
+        profit_token=unit.profit_token, touches=unit.touches,
+        payload={"batch": len(parts), "parts": [plan_key(p) for p in parts]},
+    )  # fmt: skip

@@ -67,7 +67,7 @@ class Submitter:
                 return await self.pipeline.node.request("eth_getTransactionReceipt", [tx_hash])
 
             # liquidations that batch go as one transaction when that saves gas
-            sent = await submit_batched(rest, send, receipt)
+            sent = await submit_batched(rest, send, receipt, self.pipeline.journal)
             for opp, result in zip(rest, sent, strict=True):
                 out[id(opp)] = result
         return [out[id(o)] for o in group]
