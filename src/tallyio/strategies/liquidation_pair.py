@@ -16,6 +16,7 @@ from tallyio.strategies.liquidation_route import SaleQuote
 from tallyio.strategies.liquidation_sizing import (
     Candidate,
     LiquidationConfig,
+    balancer_liquidity,
     cheapest_loan,
     gas_cost,
     maximize,
@@ -28,9 +29,10 @@ Model = Callable[[int], tuple[int, int] | None]  # amount -> (repaid, collateral
 
 def price_candidate(
     cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
-    amount: int, outcome: tuple[int, int], liquidation_gas: int,
+    amount: int, outcome: tuple[int, int], liquidation_gas: int, vault_funds: int | None = None,
 ) -> Candidate | None:  # fmt: skip
-    """Net of repaying `amount` that pulls `repaid` and yields `seized`: best sale x loan."""
+    """Net of repaying `amount` that pulls `repaid` and yields `seized`: best sale x loan.
+    `vault_funds`: the Balancer vault's balance of the debt asset, if known (cheapest_loan)."""
     debt, coll = pair
     repaid, seized = outcome
     if seized <= 0 or repaid <= 0:
@@ -47,7 +49,7 @@ def price_candidate(
         if coll != debt and sale is None:
             continue
         touched = sale.touches if sale is not None else frozenset()
-        flash = cheapest_loan(cfg, view, block, debt, amount, touched)
+        flash = cheapest_loan(cfg, view, block, debt, amount, touched, vault_funds)
         if flash is None:
             continue
         actions = sale.actions if sale is not None else ()
@@ -69,11 +71,12 @@ def size_pair(
 ) -> Candidate | None:  # fmt: skip
     """The repayment in [1, hi] with the best net for one (debt, collateral) pair."""
     found: dict[int, Candidate | None] = {}
+    funds = balancer_liquidity(view, cfg.pools, pair[0]) if cfg.balancer_vault else 0
 
     def net(x: int) -> int | None:
         outcome = model(x)
         c = None if outcome is None else price_candidate(
-            cfg, view, block, pair, x, outcome, liquidation_gas)  # fmt: skip
+            cfg, view, block, pair, x, outcome, liquidation_gas, funds)  # fmt: skip
         found[x] = c
         return None if c is None else c.net
 

@@ -144,12 +144,20 @@ def cheapest_loan(
     token: str,
     amount: int,
     touched: frozenset[str],
+    vault_funds: int | None = None,
 ) -> FlashChoice | None:
     """The lender costing least (fee + its gas) that holds `amount` and the route leaves alone.
-    Only the winner becomes a FlashLoan value (its construction checksums addresses)."""
+    Only the winner becomes a FlashLoan value (its construction checksums addresses).
+    `vault_funds`: the Balancer vault's `token` balance when the caller has it (a sizing
+    search asks for one token many times on one state), else it is summed here."""
     options: list[tuple[int, FlashSource, str, int]] = []  # (cost, source, lender, fee)
     vault = cfg.balancer_vault.lower()
-    if vault and vault not in touched and balancer_liquidity(view, cfg.pools, token) >= amount:
+    if (
+        vault
+        and vault not in touched
+        and (balancer_liquidity(view, cfg.pools, token) if vault_funds is None else vault_funds)
+        >= amount
+    ):
         fee = flash_loan_fee(amount, cfg.balancer_flash_fee) if cfg.balancer_flash_fee else 0
         options.append((_loan_cost(cfg, block, token, FlashSource.BALANCER, fee),
                         FlashSource.BALANCER, vault, fee))  # fmt: skip
