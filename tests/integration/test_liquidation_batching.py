@@ -7,6 +7,11 @@ borrower on state loaded from the chain; `app.batching.units` merges the indepen
 (same market, debt asset and lender) into one plan of Guarded parts. It goes through the live
 pipeline the runner uses (fork simulation, fees, nonce, sign, send) via `submit_batched`, the
 runner's submit hook.
+
+Each part gets its own result (app/batch_results.py): per transaction the parts' gas and
+realised profit sum to the receipt's gasUsed and the executor's balance change; a part named in
+a GuardedFailed log is reverted with no profit (rejected, in paper). The live engine, both
+feeds moved in one block, books a landed batch once in its gate, its metrics and the journal.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tallyio.chain import build_client
 from tallyio.core.engine import Engine, plan_key
 from tallyio.core.opportunity import Opportunity
 from tallyio.devnet.scenarios import BPS, pct_to_bps, price_shock
-from tallyio.execution.executors import Approved, PublicMempoolExecutor
+from tallyio.execution.executors import Approved, PaperExecutor, PublicMempoolExecutor
 from tallyio.execution.fees import fee_params
 from tallyio.execution.nonce import NonceManager
 from tallyio.execution.pipeline import Status, Submission
@@ -72,8 +77,8 @@ def _batch(chain: Devnet) -> tuple[Opportunity, tuple[Opportunity, ...]]:
     return batched[0]
 
 
-async def _submit(chain: Devnet, group: tuple[Opportunity, ...]) -> list[Any]:
-    """The runner's submit: `submit_batched` over the live devnet pipeline."""
+async def _submit(chain: Devnet, group: tuple[Opportunity, ...], paper: bool = False) -> list[Any]:
+    """The runner's submit: `submit_batched` over the live devnet pipeline (or paper's)."""
     m = chain.manifest
     searcher = m["accounts"]["searcher"]
     executor = await asyncio.to_thread(deploy_executor, m)
@@ -85,9 +90,12 @@ async def _submit(chain: Devnet, group: tuple[Opportunity, ...]) -> list[Any]:
 
     nonces = NonceManager(client, chain_id=int(m["chain_id"]), address=signer.address,
                           sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
-    pipeline = PublicMempoolExecutor(client, ForkSimulator(m["rpc_url"]), nonces,
-                                     fee_params=fee_params("devnet"), caps=DEVNET_CAPS,
-                                     poll_interval=0.02)  # fmt: skip
+    common: dict[str, Any] = {"fee_params": fee_params("devnet"), "caps": DEVNET_CAPS}
+    simulator = ForkSimulator(m["rpc_url"])
+    pipeline = (
+        PaperExecutor(client, simulator, owner=signer.address, **common) if paper
+        else PublicMempoolExecutor(client, simulator, nonces, poll_interval=0.02, **common)
+    )  # fmt: skip
     head = int(await client.request("eth_blockNumber", []), 16)
 
     async def send(sent: Any) -> list[Any]:
@@ -196,6 +204,20 @@ def test_a_part_gone_before_the_batch_leaves_the_others_profit(chain: Devnet) ->
     assert result.realised_profit >= alone * 99 // 100
     gas_wei = result.gas_used * (result.fees.max_fee_per_gas if result.fees else 0)
     assert result.realised_profit * 10**18 // merged.eth_price > gas_wei // 2, "paid its gas"
+
+
+def test_paper_a_part_gone_is_rejected_and_the_other_carries_the_simulation(
+    chain: Devnet,
+) -> None:
+    merged, parts = _batch(chain)
+    _repay_all(chain, parts[-1])
+    results = asyncio.run(_submit(chain, parts, paper=True))  # simulated, never sent
+    assert results[-1].status is Status.REJECTED, results[-1]
+    assert "reverted in its simulation" in results[-1].reason
+    assert [r.status for r in results[:-1]] == [Status.SIMULATED] * (len(parts) - 1)
+    simulated = results[0].outcome
+    assert simulated is not None and simulated.profit >= merged.plan.min_profit
+    assert all(r.outcome is None and r.net_profit == 0 for r in results[1:])
 
 
 # -- the engine: a landed batch counted once ----------------------------------------------------
