@@ -59,10 +59,10 @@ async def submit_batched(
     plan = units(group)
     if all(len(parts) == 1 for _, parts in plan):
         return list(await send(group))
-    for unit, parts in plan:
+    results = list(await send([unit for unit, _ in plan]))
+    for unit, parts in plan:  # after the send: the journal's fsync stays off the way out
         if journal is not None and len(parts) > 1:
             await asyncio.to_thread(_journal_batch, journal, unit, parts)
-    results = list(await send([unit for unit, _ in plan]))
     by_part: dict[int, Any] = {}
     retry: list[Opportunity] = []
     for (unit, parts), result in zip(plan, results, strict=True):
