@@ -9,7 +9,12 @@ setup(
         Extension(
             "tallyio.protocols._fastmath",
             sources=[f"{FASTMATH}/module.c"],
-            depends=[f"{FASTMATH}/u256.h", f"{FASTMATH}/v3.h", f"{FASTMATH}/aave.h"],
+            depends=[
+                f"{FASTMATH}/u256.h",
+                f"{FASTMATH}/v3.h",
+                f"{FASTMATH}/aave.h",
+                f"{FASTMATH}/balancer.h",
+            ],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-missing-field-initializers"],
         )
     ]

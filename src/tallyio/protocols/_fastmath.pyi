@@ -2,6 +2,7 @@
 from collections.abc import Callable, Mapping
 
 from tallyio.protocols.aave_v3 import AccountData, EModeCategory, ReserveData, UserAccount
+from tallyio.protocols.balancer import WeightedPool
 from tallyio.protocols.uniswap_v3 import SwapResult, V3Pool
 
 def v3_swap(
@@ -15,6 +16,9 @@ def aave_account_data(
     timestamp: int,
     emode: EModeCategory | None = None,
 ) -> AccountData: ...
+def bal_amount_out(pool: WeightedPool, token_in: str, token_out: str, amount_in: int) -> int: ...
+def bal_amount_in(pool: WeightedPool, token_in: str, token_out: str, amount_out: int) -> int: ...
+def bal_pow(x: int, y: int) -> int: ...
 def _register_v3(
     swap: Callable[..., SwapResult],
     amount_out: Callable[..., int],
@@ -23,5 +27,8 @@ def _register_v3(
 ) -> None: ...
 def _register_aave(
     account_data: Callable[..., AccountData], account_data_type: type[AccountData]
+) -> None: ...
+def _register_balancer(
+    amount_out: Callable[..., int], amount_in: Callable[..., int], pow: Callable[[int, int], int]
 ) -> None: ...
 def clear_cache() -> None: ...

@@ -18,6 +18,7 @@
 #include "u256.h"
 #include "v3.h"
 #include "aave.h"
+#include "balancer.h"
 
 /* -- Python ints <-> u256 ---------------------------------------------------------------- */
 /* 0: converted; 1: not a non-negative int below 2**256 (the caller falls back). */
@@ -101,7 +102,7 @@ static int attr_true(PyObject *obj, const char *name, int *out) {
 }
 
 /* -- packs and their cache --------------------------------------------------------------- */
-enum { KIND_V3, KIND_RESERVE, KIND_ACCOUNT, KIND_EMODE, KINDS };
+enum { KIND_V3, KIND_RESERVE, KIND_ACCOUNT, KIND_EMODE, KIND_WEIGHTED, KINDS };
 #define CACHE_BITS 15
 #define CACHE_SLOTS (1 << CACHE_BITS)
 
@@ -169,6 +170,7 @@ static Pack *cached(int kind, PyObject *obj, pack_builder build) {
 
 /* -- the readable references, registered by the Python modules --------------------------- */
 static PyObject *ref_v3_swap, *ref_v3_amount_out, *ref_v3_amount_in, *ref_account_data;
+static PyObject *ref_bal_amount_out, *ref_bal_amount_in, *ref_bal_pow;
 static PyObject *swap_result_type, *account_data_type;
 static PyObject *swap_result_fields, *account_data_fields;  /* tuples of field names */
 
@@ -584,6 +586,120 @@ static PyObject *fm_aave_account_data(PyObject *m, PyObject *const *args, size_t
     return account_data_value(&acc);
 }
 
+/* -- Balancer V2 weighted ---------------------------------------------------------------- */
+#define BAL_MAX_TOKENS 8
+
+typedef struct {
+    Py_ssize_t n;
+    u256 balance[BAL_MAX_TOKENS], weight[BAL_MAX_TOKENS], scale[BAL_MAX_TOKENS], fee;
+    PyObject **tokens; /* borrowed from refs: exact ASCII strs */
+} weighted_data;
+
+/* a tuple of n non-negative ints below 2**256 */
+static int fill_u256s(u256 *out, PyObject *pool, const char *name, Py_ssize_t n) {
+    PyObject *t = PyObject_GetAttrString(pool, name);
+    int bad = !t || !PyTuple_Check(t) || PyTuple_GET_SIZE(t) != n;
+    for (Py_ssize_t i = 0; !bad && i < n; i++) bad = py_u256(PyTuple_GET_ITEM(t, i), &out[i]) != 0;
+    Py_XDECREF(t);
+    return bad;
+}
+
+static int weighted_fill(weighted_data *d, PyObject *pool, Pack *pack) {
+    PyObject *tokens = PyObject_GetAttrString(pool, "tokens");
+    if (!tokens || !PyTuple_Check(tokens) || PyTuple_GET_SIZE(tokens) > BAL_MAX_TOKENS) {
+        Py_XDECREF(tokens);
+        return 1;
+    }
+    pack->refs = tokens;
+    d->n = PyTuple_GET_SIZE(tokens);
+    d->tokens = &PyTuple_GET_ITEM(tokens, 0);
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        if (!PyUnicode_CheckExact(d->tokens[i]) || !PyUnicode_IS_ASCII(d->tokens[i])) return 1;
+    }
+    return fill_u256s(d->balance, pool, "balances", d->n) ||
+           fill_u256s(d->weight, pool, "weights", d->n) ||
+           fill_u256s(d->scale, pool, "scaling_factors", d->n) ||
+           attr_u256(pool, "swap_fee", &d->fee);
+}
+
+static Pack *build_weighted(PyObject *pool) {
+    Pack *p = pack_new(pool, sizeof(weighted_data));
+    if (!p) return NULL;
+    p->ok = !weighted_fill(p->data, pool, p);
+    if (!p->ok) PyErr_Clear();
+    return p;
+}
+
+static int ascii_equal(PyObject *a, PyObject *b, int fold) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    if (n != PyUnicode_GET_LENGTH(b)) return 0;
+    const char *x = (const char *)PyUnicode_DATA(a), *y = (const char *)PyUnicode_DATA(b);
+    if (!fold) return memcmp(x, y, n) == 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char cx = x[i] >= 'A' && x[i] <= 'Z' ? x[i] + 32 : x[i];
+        char cy = y[i] >= 'A' && y[i] <= 'Z' ? y[i] + 32 : y[i];
+        if (cx != cy) return 0;
+    }
+    return 1;
+}
+
+/* WeightedPool.index: the first equal token, else the first equal once lowercased (on ASCII
+ * strs, str.lower() folds only A-Z); -1 when the reference must decide */
+static Py_ssize_t weighted_index(const weighted_data *d, PyObject *token) {
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        if (token == d->tokens[i]) return i;
+    }
+    if (!PyUnicode_CheckExact(token) || !PyUnicode_IS_ASCII(token)) return -1;
+    for (int fold = 0; fold < 2; fold++) {
+        for (Py_ssize_t i = 0; i < d->n; i++) {
+            if (ascii_equal(token, d->tokens[i], fold)) return i;
+        }
+    }
+    return -1;
+}
+
+/* given_in 1: amount_out(pool, token_in, token_out, amount_in); 0: amount_in(..., out) */
+static PyObject *weighted_quote(PyObject *const *args, size_t nargsf, PyObject *kw, int given_in) {
+    PyObject *ref = given_in ? ref_bal_amount_out : ref_bal_amount_in;
+    if (kw || PyVectorcall_NARGS(nargsf) != 4) return reference(ref, args, nargsf, kw);
+    Pack *pack = cached(KIND_WEIGHTED, args[0], build_weighted);
+    if (!pack) return NULL;
+    weighted_data *d = pack->data;
+    Py_ssize_t i = pack->ok ? weighted_index(d, args[1]) : -1;
+    Py_ssize_t o = i >= 0 ? weighted_index(d, args[2]) : -1;
+    u256 amount, r;
+    if (o < 0 || i == o || py_u256(args[3], &amount)) {
+        PyErr_Clear();
+        return reference(ref, args, nargsf, kw);
+    }
+    bal_swap s = {&d->balance[i], &d->balance[o], &d->weight[i], &d->weight[o],
+                  &d->scale[i],   &d->scale[o],   &d->fee};
+    if (given_in ? bal_out_given_in(&r, &s, &amount) : bal_in_given_out(&r, &s, &amount))
+        return reference(ref, args, nargsf, kw);
+    return u256_py(&r);
+}
+
+static PyObject *fm_bal_amount_out(PyObject *m, PyObject *const *a, size_t n, PyObject *kw) {
+    (void)m;
+    return weighted_quote(a, n, kw, 1);
+}
+
+static PyObject *fm_bal_amount_in(PyObject *m, PyObject *const *a, size_t n, PyObject *kw) {
+    (void)m;
+    return weighted_quote(a, n, kw, 0);
+}
+
+static PyObject *fm_bal_pow(PyObject *m, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)m;
+    u256 x, y, r;
+    if (kw || PyVectorcall_NARGS(nargsf) != 2 || py_u256(args[0], &x) || py_u256(args[1], &y) ||
+        bal_pow(&r, &x, &y)) {
+        PyErr_Clear();
+        return reference(ref_bal_pow, args, nargsf, kw);
+    }
+    return u256_py(&r);
+}
+
 /* -- registration ------------------------------------------------------------------------ */
 static PyObject *field_names(PyObject *type) {
     PyObject *slots = PyObject_GetAttrString(type, "__slots__");
@@ -654,6 +770,16 @@ static PyObject *fm_register_aave(PyObject *m, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *fm_register_balancer(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *out, *in, *pow;
+    if (!PyArg_ParseTuple(args, "OOO", &out, &in, &pow)) return NULL;
+    Py_XSETREF(ref_bal_amount_out, Py_NewRef(out));
+    Py_XSETREF(ref_bal_amount_in, Py_NewRef(in));
+    Py_XSETREF(ref_bal_pow, Py_NewRef(pow));
+    Py_RETURN_NONE;
+}
+
 static PyObject *fm_clear_cache(PyObject *m, PyObject *unused) {
     (void)m;
     (void)unused;
@@ -673,6 +799,10 @@ static PyMethodDef methods[] = {
      "aave_v3.calculate_user_account_data, natively."},
     {"_register_v3", fm_register_v3, METH_VARARGS, "Register the V3 references and SwapResult."},
     {"_register_aave", fm_register_aave, METH_VARARGS, "Register the Aave reference, AccountData."},
+    {"bal_amount_out", FASTCALL(fm_bal_amount_out), "WeightedPool.amount_out, natively."},
+    {"bal_amount_in", FASTCALL(fm_bal_amount_in), "WeightedPool.amount_in, natively."},
+    {"bal_pow", FASTCALL(fm_bal_pow), "balancer_logexp.pow, natively."},
+    {"_register_balancer", fm_register_balancer, METH_VARARGS, "Register the Balancer references."},
     {"clear_cache", fm_clear_cache, METH_NOARGS, "Drop every packed value."},
     {NULL, NULL, 0, NULL},
 };
