@@ -30,6 +30,7 @@ STAGES = (
     "send",
     "journal",
     "event_to_signed",
+    "idle",  # the strategies' idle work between blocks (pre-sizing), off the event path
 )
 # Stages run from microseconds (state, strategy) to seconds (simulate, send).
 STAGE_BUCKETS = (

@@ -218,3 +218,26 @@ def test_a_failing_idle_step_ends_only_that_strategy_s_idle_work() -> None:
 
     asyncio.run(run())
     assert good.ran == [(7, 0), (7, 1), (7, 2)]
+
+
+def test_idle_steps_run_and_are_timed_with_the_engine_s_real_metrics() -> None:
+    """The idle stage is one the metrics know: with EngineMetrics plugged in (as every live
+    run has), the idle work runs instead of failing on an unknown stage name."""
+    from prometheus_client import CollectorRegistry
+
+    from tallyio.metrics import EngineMetrics
+
+    reg = CollectorRegistry()
+    strategy = Stepping(4)
+    engine = _engine([strategy])
+    engine.metrics = EngineMetrics(reg)
+
+    async def run() -> None:
+        await engine.handle(HEAD)
+        await engine.handle(BlockEnd(1, 7, HEAD.hash))
+        await engine.drain()
+
+    asyncio.run(run())
+    assert strategy.ran == [(7, i) for i in range(4)]
+    count = reg.get_sample_value("tallyio_stage_seconds_count", {"stage": "idle"})
+    assert count is not None and count >= 4
