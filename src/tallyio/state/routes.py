@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tallyio.core.plan import ALL_BALANCE, Action, BalancerSwap, UniswapV2Swap, UniswapV3Swap
-from tallyio.protocols import uniswap_v3_fast
+from tallyio.protocols import balancer_fast, uniswap_v3_fast
 from tallyio.protocols.balancer import WeightedPool
 from tallyio.protocols.curve import StablePool
 from tallyio.protocols.solidly import SolidlyPool
@@ -89,8 +89,8 @@ def _amount_out(pool: PoolValue, token_in: str, token_out: str, amount_in: int) 
         if isinstance(pool, V3Pool):  # the native path: equal to the model, errors included
             return uniswap_v3_fast.amount_out(pool, token_in, amount_in)
         return pool.amount_out(token_in, amount_in)
-    if isinstance(pool, WeightedPool):
-        return pool.amount_out(token_in, token_out, amount_in)
+    if isinstance(pool, WeightedPool):  # the native path: equal to the model, errors included
+        return balancer_fast.amount_out(pool, token_in, token_out, amount_in)
     if isinstance(pool, SolidlyPool):
         if pool.side(token_in) == pool.side(token_out):
             raise ValueError(f"{token_in} -> {token_out} on {pool.address}")
