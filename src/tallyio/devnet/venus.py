@@ -14,6 +14,7 @@ from web3.contract import Contract
 
 from tallyio.devnet.context import DECIMALS, DeployContext, borrowers
 from tallyio.devnet.deployer import Deployer, DeployError, load_artifact
+from tallyio.devnet.venus_liquidator import deploy_liquidator
 from tallyio.devnet.venus_setup import (
     JUMP_RATE_MODEL,
     VTOKEN_DELEGATE,
@@ -227,6 +228,7 @@ def deploy(ctx: DeployContext) -> dict[str, Any]:
     _list_markets(ctx.d, comptroller, vtokens)
     _supply_liquidity(ctx, vtokens)
     seeded = _seed_borrowers(ctx, comptroller, oracles["resilient"], vtokens)
+    liquidator = deploy_liquidator(ctx, comptroller, acm, rate_models["WETH"])
     return {
         "comptroller": comptroller.address,
         "comptroller_lens": lens,
@@ -240,6 +242,7 @@ def deploy(ctx: DeployContext) -> dict[str, Any]:
         "close_factor": CLOSE_FACTOR,
         "blocks_per_year": BLOCKS_PER_YEAR,
         "borrowers": seeded,
+        **liquidator,  # deployed, not set on the comptroller: the default path stays direct
     }
 
 
