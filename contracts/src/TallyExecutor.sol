@@ -7,6 +7,7 @@ import {IERC20, IWETH} from "./interfaces/IERC20.sol";
 import {IUniswapV2Pair} from "./interfaces/IUniswapV2Pair.sol";
 import {IUniswapV3Pool} from "./interfaces/IUniswapV3Pool.sol";
 import {IVToken} from "./interfaces/IVToken.sol";
+import {IVenusLiquidator} from "./interfaces/IVenusLiquidator.sol";
 import {SafeTransfer} from "./lib/SafeTransfer.sol";
 
 /// @title TallyExecutor
@@ -18,7 +19,9 @@ import {SafeTransfer} from "./lib/SafeTransfer.sol";
 ///           UniswapV3Swap    (address tokenOut, uint160 sqrtPriceLimitX96; 0 = none)  target = pool
 ///           BalancerSwap     (bytes32 poolId, address tokenOut)        target = vault
 ///           AaveLiquidation  (address collateralAsset, address user)   target = pool, tokenIn = debt asset
-///           VenusLiquidation (address borrower, address vTokenCollateral) target = debt vToken, tokenIn = its underlying
+///           VenusLiquidation (address borrower, address vTokenCollateral[, address liquidator])
+///                            target = debt vToken, tokenIn = its underlying; with a liquidator (Venus's
+///                            Liquidator contract) the repay goes through it, else straight to the vToken
 ///           Guarded          (Action[] inner)  target, tokenIn, amountIn unused: the inner actions run in a
 ///                            self-call (`runGuarded`) whose failure reverts only them (see `_guarded`)
 ///         amountIn == 0 means "all of tokenIn this execution has brought in so far" (the executor's
@@ -321,12 +324,20 @@ contract TallyExecutor {
         IAaveV3Pool(a.target).liquidationCall(collateral, a.tokenIn, user, amountIn, false);
     }
 
-    /// Venus reports failure as a non-zero code, not a revert: turn it into a revert. The seized
-    /// collateral arrives as vTokens; redeem all of them for the underlying.
+    /// Venus reports failure as a non-zero code, not a revert: turn it into a revert. Where the comptroller
+    /// names a liquidatorContract (BNB Chain), only it may liquidate: a third word in `data` names it, and it
+    /// pulls the repay from us, keeps the treasury's cut of the seized bonus and passes us the rest (it
+    /// reverts on failure itself). Either way the seized collateral arrives as vTokens; redeem them all.
     function _liquidateVenus(Action memory a, uint256 amountIn) private {
         (address borrower, address vCollateral) = abi.decode(a.data, (address, address));
-        _approve(a.tokenIn, a.target, amountIn);
-        _venus(IVToken(a.target).liquidateBorrow(borrower, amountIn, vCollateral));
+        if (a.data.length > 64) {
+            (,, address liquidator) = abi.decode(a.data, (address, address, address));
+            _approve(a.tokenIn, liquidator, amountIn);
+            IVenusLiquidator(liquidator).liquidateBorrow(a.target, borrower, amountIn, vCollateral);
+        } else {
+            _approve(a.tokenIn, a.target, amountIn);
+            _venus(IVToken(a.target).liquidateBorrow(borrower, amountIn, vCollateral));
+        }
         _venus(IVToken(vCollateral).redeem(IVToken(vCollateral).balanceOf(address(this))));
     }
 

@@ -96,6 +96,24 @@ abstract contract ExecutorTestBase {
         );
     }
 
+    /// Through Venus's Liquidator contract (a third word in data), as BNB Chain's core pool requires.
+    function _venusLiquidationVia(
+        address liquidator,
+        address vDebt,
+        address underlying,
+        address borrower,
+        address vCollateral,
+        uint256 repayAmount
+    ) internal pure returns (TallyExecutor.Action memory) {
+        return TallyExecutor.Action(
+            TallyExecutor.Kind.VenusLiquidation,
+            vDebt,
+            underlying,
+            repayAmount,
+            abi.encode(borrower, vCollateral, liquidator)
+        );
+    }
+
     function _list(TallyExecutor.Action memory a) internal pure returns (TallyExecutor.Action[] memory list) {
         list = new TallyExecutor.Action[](1);
         list[0] = a;
