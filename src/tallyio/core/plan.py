@@ -206,27 +206,44 @@ class AaveLiquidation:
 @dataclass(frozen=True, slots=True)
 class VenusLiquidation:
     """vTokenBorrowed.liquidateBorrow(borrower, repay, vTokenCollateral), then redeem of every
-    seized vToken for the underlying; a non-zero Venus error code reverts the whole plan."""
+    seized vToken for the underlying; a non-zero Venus error code reverts the whole plan.
+
+    With `liquidator` (Venus's Liquidator contract, which BNB Chain's comptroller names as the
+    only one allowed to liquidate) the repay goes through Liquidator.liquidateBorrow instead,
+    which keeps the treasury's cut of the seized bonus; its address is a third word in `data`
+    (the zero address, the default, encodes the two-word direct call as before)."""
 
     vtoken_borrowed: str
     underlying_borrowed: str
     borrower: str
     vtoken_collateral: str
     repay_amount: int = ALL_BALANCE
+    liquidator: str = ZERO_ADDRESS
     kind: ClassVar[ActionKind] = ActionKind.VENUS_LIQUIDATION
     DATA: ClassVar[tuple[str, ...]] = ("address", "address")
+    VIA_LIQUIDATOR: ClassVar[tuple[str, ...]] = ("address", "address", "address")
 
     def __post_init__(self) -> None:
-        _normalize(self, "vtoken_borrowed", "underlying_borrowed", "borrower", "vtoken_collateral")
+        _normalize(
+            self, "vtoken_borrowed", "underlying_borrowed", "borrower", "vtoken_collateral",
+            "liquidator",
+        )  # fmt: skip
         _uint(self.repay_amount, "VenusLiquidation.repay_amount")
 
     def raw(self) -> RawAction:
-        data = encode(self.DATA, [self.borrower, self.vtoken_collateral])
+        fields = [self.borrower, self.vtoken_collateral]
+        if self.liquidator == ZERO_ADDRESS:
+            data = encode(self.DATA, fields)
+        else:
+            data = encode(self.VIA_LIQUIDATOR, [*fields, self.liquidator])
         target, token_in = self.vtoken_borrowed, self.underlying_borrowed
         return (self.kind, target, token_in, self.repay_amount, data)
 
     @classmethod
     def from_raw(cls, target: str, token_in: str, amount_in: int, data: bytes) -> VenusLiquidation:
+        if len(data) > 64:
+            borrower, vtoken_collateral, liquidator = decode(cls.VIA_LIQUIDATOR, data)
+            return cls(target, token_in, borrower, vtoken_collateral, amount_in, liquidator)
         borrower, vtoken_collateral = decode(cls.DATA, data)
         return cls(target, token_in, borrower, vtoken_collateral, amount_in)
 
