@@ -20,6 +20,7 @@ from tallyio.core.events import Log
 
 __all__ = [
     "BALANCER_POOL_BALANCE_CHANGED",
+    "BALANCER_POOL_BALANCE_MANAGED",
     "BALANCER_SWAP",
     "BALANCER_SWAP_FEE_CHANGED",
     "POOL_TOPICS",
@@ -30,12 +31,14 @@ __all__ = [
     "BalancerSwap",
     "EventDecodeError",
     "PoolBalanceChanged",
+    "PoolBalanceManaged",
     "V2Sync",
     "V3Burn",
     "V3Mint",
     "V3Swap",
     "decode_balancer_swap",
     "decode_pool_balance_changed",
+    "decode_pool_balance_managed",
     "decode_swap_fee_changed",
     "decode_v2_sync",
     "decode_v3_burn",
@@ -59,6 +62,9 @@ BALANCER_POOL_BALANCE_CHANGED: Final = topic0(
     "PoolBalanceChanged(bytes32,address,address[],int256[],uint256[])"
 )
 BALANCER_SWAP_FEE_CHANGED: Final = topic0("SwapFeePercentageChanged(uint256)")  # by the pool
+BALANCER_POOL_BALANCE_MANAGED: Final = topic0(
+    "PoolBalanceManaged(bytes32,address,address,int256,int256)"
+)
 POOL_TOPICS: Final = (
     V2_SYNC,
     V3_SWAP,
@@ -67,6 +73,7 @@ POOL_TOPICS: Final = (
     BALANCER_SWAP,
     BALANCER_POOL_BALANCE_CHANGED,
     BALANCER_SWAP_FEE_CHANGED,
+    BALANCER_POOL_BALANCE_MANAGED,
 )
 
 _UINT256 = 2**256
@@ -146,6 +153,20 @@ class PoolBalanceChanged:
     tokens: tuple[str, ...]
     deltas: tuple[int, ...]
     protocol_fee_amounts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolBalanceManaged:
+    """Vault.managePoolBalance by a token's asset manager: cash and managed balance deltas.
+
+    WITHDRAW moves cash to managed (-x, +x), DEPOSIT managed to cash (+x, -x), UPDATE sets the
+    managed balance (0, new - old); the pool's total balance moves by their sum."""
+
+    pool_id: str
+    asset_manager: str
+    token: str
+    cash_delta: int
+    managed_delta: int
 
 
 # -- words ---------------------------------------------------------------------------------
@@ -284,3 +305,17 @@ def decode_swap_fee_changed(log: Log) -> int:
     _topics(log.topics, 0, "SwapFeePercentageChanged")
     (fee,) = _words(log.data, 1, "SwapFeePercentageChanged")
     return fee
+
+
+def decode_pool_balance_managed(log: Log) -> PoolBalanceManaged:
+    what = "PoolBalanceManaged"
+    _check(log, BALANCER_POOL_BALANCE_MANAGED, what)
+    pool_id, manager, token = _topics(log.topics, 3, what)
+    cash, managed = _words(log.data, 2, what)
+    return PoolBalanceManaged(
+        f"0x{pool_id:064x}",
+        _address(manager, f"{what} assetManager"),
+        _address(token, f"{what} token"),
+        _int(cash, 256, f"{what} cashDelta"),
+        _int(managed, 256, f"{what} managedDelta"),
+    )

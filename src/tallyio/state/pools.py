@@ -12,7 +12,9 @@ recomputed. V3 Mint and Burn do what UniswapV3Pool._modifyPosition does to the t
 liquidityGross and liquidityNet at both ends (a tick whose gross reaches 0 is cleared) and the
 active liquidity when tickLower <= tick < tickUpper. The vault moves a pool's balances by a
 swap's amounts, and on joins and exits by `delta - protocolFeeAmount` per token; a weighted
-pool's SwapFeePercentageChanged sets its fee.
+pool's SwapFeePercentageChanged sets its fee. An asset manager's PoolBalanceManaged moves the
+token's total balance (cash + managed, what the pool's math reads) by cashDelta + managedDelta:
+zero for WITHDRAW / DEPOSIT, the managed balance's change for UPDATE.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tallyio.core.events import Log
 from tallyio.protocols.balancer import WeightedPool
 from tallyio.protocols.events import (
     BALANCER_POOL_BALANCE_CHANGED,
+    BALANCER_POOL_BALANCE_MANAGED,
     BALANCER_SWAP,
     BALANCER_SWAP_FEE_CHANGED,
     V2_SYNC,
@@ -34,6 +37,7 @@ from tallyio.protocols.events import (
     V3_SWAP,
     decode_balancer_swap,
     decode_pool_balance_changed,
+    decode_pool_balance_managed,
     decode_swap_fee_changed,
     decode_v2_sync,
     decode_v3_burn,
@@ -58,6 +62,7 @@ __all__ = [
     "modify_position",
     "on_balancer_swap",
     "on_pool_balance_changed",
+    "on_pool_balance_managed",
     "on_swap_fee_changed",
     "on_v2_sync",
     "on_v3_burn",
@@ -231,6 +236,19 @@ def on_pool_balance_changed(log: Log, view: StateView) -> Changes:
     return [(pool_key(pool.address), _with_balances(pool, balances))]
 
 
+def on_pool_balance_managed(log: Log, view: StateView) -> Changes:
+    """Vault.managePoolBalance: the token's total balance moves by cashDelta + managedDelta."""
+    if balancer_vault_key(log.address) not in view:
+        return []
+    e = decode_pool_balance_managed(log)
+    pool = _weighted_pool(view, e.pool_id)
+    if pool is None:
+        return []
+    balances = list(pool.balances)
+    balances[pool.index(e.token)] += e.cash_delta + e.managed_delta
+    return [(pool_key(pool.address), _with_balances(pool, balances))]
+
+
 def on_swap_fee_changed(log: Log, view: StateView) -> Changes:
     """A weighted pool's owner set a new swap fee (the pool emits it, not the vault)."""
     key = pool_key(log.address)
@@ -256,4 +274,5 @@ def pool_handlers() -> dict[str, Handler]:
         BALANCER_SWAP: on_balancer_swap,
         BALANCER_POOL_BALANCE_CHANGED: on_pool_balance_changed,
         BALANCER_SWAP_FEE_CHANGED: on_swap_fee_changed,
+        BALANCER_POOL_BALANCE_MANAGED: on_pool_balance_managed,
     }

@@ -124,7 +124,7 @@ def test_topics_are_the_mainnet_ones() -> None:
         ev.BALANCER_SWAP_FEE_CHANGED
         == "0xa9ba3ffe0b6c366b81232caab38605a0699ad5398d6cce76f91ee809e322dafc"
     )
-    assert len(set(ev.POOL_TOPICS)) == 7
+    assert len(set(ev.POOL_TOPICS)) == 8
 
 
 def test_decoders_read_what_eth_abi_wrote() -> None:
