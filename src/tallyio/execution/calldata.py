@@ -26,6 +26,7 @@ from typing import Any
 
 from tallyio.core.plan import (
     EXECUTE_SELECTOR,
+    ZERO_ADDRESS,
     AaveLiquidation,
     Action,
     BalancerSwap,
@@ -90,6 +91,8 @@ def _action(action: Action) -> bytes:
         _WORD[abi](getattr(action, name))
         for abi, name in zip(action.DATA, data_fields, strict=True)
     )
+    if isinstance(action, VenusLiquidation) and action.liquidator != ZERO_ADDRESS:
+        data += _address(action.liquidator)  # a third word: through Venus's Liquidator
     return b"".join((
         _uint(action.kind), _address(getattr(action, target)),
         _address(getattr(action, token_in)), _uint(getattr(action, amount)),

@@ -13,6 +13,7 @@ from tallyio.core.plan import (
     decode_plan,
     encode_plan,
 )
+from tallyio.execution.calldata import fast_encode_plan
 
 USDC = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 WETH = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -45,3 +46,12 @@ def test_both_forms_round_trip_through_the_calldata() -> None:
             (VenusLiquidation(V_USDC, USDC, BORROWER, V_WETH, 0, liquidator), sell), USDC, 1
         )
         assert decode_plan(encode_plan(plan)) == plan
+
+
+def test_fast_encoder_writes_the_same_bytes() -> None:
+    sell = UniswapV2Swap(PAIR, WETH, USDC)
+    for liquidator in (ZERO_ADDRESS, LIQUIDATOR):
+        plan = Plan(
+            (VenusLiquidation(V_USDC, USDC, BORROWER, V_WETH, 5, liquidator), sell), USDC, 1
+        )
+        assert fast_encode_plan(plan) == encode_plan(plan)
