@@ -67,6 +67,13 @@ static inline void bal_div_e36(u256 *q, const u256 *a) {
     u256_div64(q, q, BAL_ONE);
 }
 
+/* v / 1e20 for any u128 v: (v >> 20) / 5**20 is one 128-by-64 divide (the high half < 2**44) */
+static inline u128 bal_div128_e20(u128 v) {
+    u128 s = v >> 20;
+    uint64_t rem;
+    return div_2by1((uint64_t)(s >> 64), (uint64_t)s, BAL_POW5_20, &rem);
+}
+
 static inline int bal_mul128(u256 *r, const u256 *a, u128 b) {
     u256 bb = u256_from128(b);
     return u256_mul(r, a, &bb);
@@ -93,14 +100,14 @@ static int bal_exp_nonneg(u256 *r, u128 x) {
             bal_div_e20(&product, &product);
         }
     }
-    /* x < 0.25e20 now: a term times x stays below 2**130, so that product takes 256 bits */
+    /* x < 0.25e20 now: a term times x stays below 2**130, so that product takes 256 bits;
+     * term * x / 1e20 / n = ((term * x) >> 20) / (5**20 * n), one divide; a zero term ends it */
     u128 series_sum = BAL_E20 + x, term = x;
-    for (uint64_t n = 2; n <= 12; n++) {
-        u256 t;
-        u256 tt = u256_from128(term);
+    for (uint64_t n = 2; n <= 12 && term; n++) {
+        u256 t, tt = u256_from128(term);
         bal_mul128(&t, &tt, x);
-        bal_div_e20(&t, &t);
-        u256_div64(&t, &t, n);
+        t = u256_shr(&t, 20);
+        u256_div64(&t, &t, BAL_POW5_20 * n);
         term = u256_low128(&t);
         series_sum += term;
     }
@@ -150,9 +157,11 @@ static int bal_ln_above_one(u256 *r, const u256 *a_in) {
     if (u256_sub(&num, &a, &e20) || u256_mul(&num, &num, &e20) || u256_add(&den, &a, &e20))
         return 1;
     if (u256_divmod(&z, NULL, &num, &den) || !u256_fits64(&z)) return 1;
-    u128 zz = z.w[0], z_squared = zz * zz / BAL_E20, term = zz, series_sum = zz;
-    for (unsigned d = 3; d <= 11; d += 2) {
-        term = term * z_squared / BAL_E20;
+    /* z < 2**64 < 1e20, so z_squared < z and every term stays below 2**64 */
+    uint64_t zz = z.w[0], z_squared = (uint64_t)bal_div128_e20((u128)zz * zz), term = zz;
+    u128 series_sum = zz;
+    for (uint64_t d = 3; d <= 11 && term; d += 2) {
+        term = (uint64_t)bal_div128_e20((u128)term * z_squared);
         series_sum += term / d;
     }
     *r = u256_from128((total + series_sum * 2) / 100);
@@ -181,7 +190,8 @@ static void bal_ln_36(bal_int *r, uint64_t x) {
     u256_mul(&z_squared, &z, &z); /* z < 2**116 */
     bal_div_e36(&z_squared, &z_squared);
     u256 term = z, series_sum = z, t;
-    for (uint64_t d = 3; d <= 15; d += 2) { /* every term has z's sign: sum magnitudes */
+    for (uint64_t d = 3; d <= 15 && !u256_is_zero(&term); d += 2) {
+        /* every term has z's sign: sum magnitudes; a zero term ends the series */
         u256_mul(&term, &term, &z_squared);
         bal_div_e36(&term, &term);
         u256_div64(&t, &term, d);
