@@ -60,6 +60,7 @@ __all__ = [
     "mul_exp",
     "mul_scalar_truncate",
     "mul_scalar_truncate_add_uint",
+    "split_liquidation_incentive",
     "truncate",
 ]
 
@@ -384,3 +385,15 @@ def liquidate_borrow(
         # seizeAllowed answers MARKET_NOT_COLLATERAL and the seizure reverts the liquidation
         raise LiquidationRejected(MARKET_NOT_COLLATERAL, "collateral market not entered")
     return SeizeResult(repay_amount, seize, shortfall)
+
+
+def split_liquidation_incentive(
+    seize_tokens: int, liquidation_incentive: int, treasury_percent: int
+) -> tuple[int, int]:
+    """Liquidator._splitLiquidationIncentive: (the treasury's vTokens, the liquidator's).
+
+    The treasury takes `treasury_percent` (1e18 = all) of the bonus part of the seizure only;
+    both steps truncate, so the liquidator keeps the rounding."""
+    bonus = seize_tokens * (liquidation_incentive - EXP_SCALE) // liquidation_incentive
+    ours = bonus * treasury_percent // EXP_SCALE
+    return ours, seize_tokens - ours
