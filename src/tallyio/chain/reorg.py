@@ -32,15 +32,19 @@ def block_from_rpc(chain_id: int, raw: dict[str, Any]) -> Block:
         gas_limit=int(raw["gasLimit"], 16) if "gasLimit" in raw else None,
         extra_data=str(raw.get("extraData") or "0x"),
         blob_gas_used=int(raw.get("blobGasUsed") or "0x0", 16),
+        miner=raw.get("miner"),
+        mix_hash=raw.get("mixHash"),
     )
 
 
 def rpc_header(block: Block) -> dict[str, Any] | None:
     """The header fields the execution pipeline prices fees and simulates from, as
-    eth_getBlockByNumber gives them; None when the collector did not carry them."""
+    eth_getBlockByNumber gives them; None when the collector did not carry them. "miner" and
+    "mixHash" only when the block has them: a simulator given a header without them asks the
+    node for the whole one (sim/block.py `complete_header`)."""
     if block.gas_used is None or block.gas_limit is None or block.base_fee is None:
         return None
-    return {
+    header: dict[str, Any] = {
         "number": hex(block.number),
         "hash": block.hash,
         "timestamp": hex(block.timestamp),
@@ -50,6 +54,11 @@ def rpc_header(block: Block) -> dict[str, Any] | None:
         "extraData": block.extra_data,
         "blobGasUsed": hex(block.blob_gas_used),
     }
+    if block.miner is not None:
+        header["miner"] = block.miner
+    if block.mix_hash is not None:
+        header["mixHash"] = block.mix_hash
+    return header
 
 
 class HeadFollower:

@@ -18,6 +18,10 @@ class Block:
     gas_limit: int | None = None
     extra_data: str = "0x"  # OP stack (Holocene) carries its fee parameters here
     blob_gas_used: int = 0  # OP stack (Jovian) meters it with gas used
+    # what a fork of this block needs for the next one's env (COINBASE, PREVRANDAO), so the
+    # simulators open it from the engine's head without asking the node for the header
+    miner: str | None = None
+    mix_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

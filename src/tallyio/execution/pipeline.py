@@ -260,7 +260,7 @@ class Pipeline:
         def run(txs: tuple[SimTx, ...]) -> Outcome:
             key = (block, txs, token, a.executor)
             if key not in known:
-                known[key] = sim.simulate_sequence(txs, token, a.executor, block)
+                known[key] = sim.simulate_sequence(txs, token, a.executor, block, header)
             return known[key]
 
         def marginal() -> Outcome:

@@ -35,7 +35,9 @@ import pyrevm
 import requests
 from eth_utils import keccak
 
-from tallyio.sim.outcome import Outcome, SimLog, TxResult, decode_revert
+from tallyio.sim.block import NextBlock, complete_header
+from tallyio.sim.block import next_base_fee as next_base_fee  # re-exported: its old home
+from tallyio.sim.outcome import Outcome, SimLog, SimulationError, TxResult, decode_revert
 
 DEFAULT_BLOCK_TIME = 12
 SPEC_ID = "Cancun"  # the newest fork revm 8 knows; later forks change no gas a swap pays
@@ -45,11 +47,6 @@ BALANCE_OF = keccak(text="balanceOf(address)")[:4]
 BALANCE_READ_GAS = 1_000_000
 READER = "0x" + "00" * 20  # balanceOf's caller: an EOA, since EIP-3607 rejects code as a sender
 _REVERT_OUTPUT = re.compile(r"output: 0x([0-9a-fA-F]*)")
-
-
-class SimulationError(RuntimeError):
-    """The simulator itself failed (node unreachable, unknown block, a token that is not one);
-    a transaction that reverts is an Outcome, not this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,45 +68,6 @@ def calldata_floor(data: bytes) -> int:
     byte is one token, any other byte four). revm 8 predates it; anvil and mainnet apply it."""
     zeros = data.count(0)
     return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * (zeros + 4 * (len(data) - zeros))
-
-
-def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
-    """EIP-1559: the next block's base fee from its parent's (elasticity 2, max change 1/8)."""
-    target = gas_limit // 2
-    if target == 0 or gas_used == target:
-        return base_fee
-    if gas_used > target:
-        return base_fee + max(base_fee * (gas_used - target) // target // 8, 1)
-    return base_fee - base_fee * (target - gas_used) // target // 8
-
-
-@dataclass(frozen=True, slots=True)
-class NextBlock:
-    """The block a transaction sent now would land in: parent + 1."""
-
-    number: int
-    timestamp: int
-    base_fee: int
-    gas_limit: int
-    coinbase: str
-    prevrandao: bytes
-
-    @classmethod
-    def after(
-        cls, parent: Mapping[str, Any], block_time: int, coinbase: str | None = None
-    ) -> NextBlock:
-        """From a parent header as eth_getBlockByNumber returns it (hex quantities)."""
-        gas_limit = int(parent["gasLimit"], 16)
-        return cls(
-            number=int(parent["number"], 16) + 1,
-            timestamp=int(parent["timestamp"], 16) + block_time,
-            base_fee=next_base_fee(
-                int(parent.get("baseFeePerGas") or "0x0", 16), int(parent["gasUsed"], 16), gas_limit
-            ),
-            gas_limit=gas_limit,
-            coinbase=coinbase or str(parent["miner"]),
-            prevrandao=bytes.fromhex(str(parent.get("mixHash") or "0x" + "00" * 32)[2:]),
-        )
 
 
 _Slot = tuple[str, int]
@@ -404,16 +362,38 @@ class NodeBacked:
         return int(self._rpc("eth_blockNumber"), 16)
 
     def simulate(
-        self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None
-    ) -> Outcome:
+        self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None,
+        header: Mapping[str, Any] | None = None,
+    ) -> Outcome:  # fmt: skip
         """`tx` as the next transaction after `block` (default: the latest block)."""
-        return self.simulate_sequence([tx], profit_token, beneficiary, block)
+        return self.simulate_sequence([tx], profit_token, beneficiary, block, header)
 
     def simulate_sequence(
         self, txs: Sequence[SimTx], profit_token: str | None, beneficiary: str,
-        block: int | None = None,
+        block: int | None = None, header: Mapping[str, Any] | None = None,
     ) -> Outcome:  # fmt: skip
         raise NotImplementedError
+
+    def _number(self, block: int | None, header: Mapping[str, Any] | None) -> int:
+        """The block to run after: `block`, else the given header's, else the node's head."""
+        if block is not None:
+            return block
+        if header is not None and header.get("number") is not None:
+            return int(header["number"], 16)
+        return self.latest_block()
+
+    def _header(
+        self, number: int, header: Mapping[str, Any] | None, block_hash: str | None = None
+    ) -> Mapping[str, Any]:
+        """Block `number`'s header: `header` when it is that block's whole header (the engine's
+        head), else the node's (one eth_getBlockByNumber)."""
+        if complete_header(header, number, block_hash):
+            assert header is not None
+            return header
+        found: Mapping[str, Any] | None = self._rpc("eth_getBlockByNumber", hex(number), False)
+        if found is None:
+            raise SimulationError(f"block {number} not found on the simulator's node")
+        return found
 
     def _rpc(self, method: str, *params: Any) -> Any:
         """One JSON-RPC call; errors never quote the URL (it may carry credentials)."""
@@ -456,24 +436,29 @@ class ForkSimulator(NodeBacked):
     def fork(self) -> Fork | None:
         return self._fork
 
-    def at_block(self, number: int, block_hash: str | None = None) -> Fork:
+    def at_block(
+        self, number: int, block_hash: str | None = None, header: Mapping[str, Any] | None = None
+    ) -> Fork:
         """The fork pinned to block `number`, reused while it is the same block. Give the
         block's hash when known (the engine has it from the head it follows): after a reorg to
-        the same height the number alone would reuse a fork of the abandoned branch."""
+        the same height the number alone would reuse a fork of the abandoned branch. Give the
+        block's header when known (`rpc_header` of the engine's head): a whole one opens the
+        fork with no header request; one without the miner or mixHash is fetched again."""
+        if block_hash is None and complete_header(header, number):
+            assert header is not None
+            block_hash = str(header["hash"])
         fork = self._fork
         same_branch = block_hash is None or fork is None or fork.block_hash == block_hash
         if fork is not None and fork.block == number and not fork.broken and same_branch:
             return fork
-        header = self._rpc("eth_getBlockByNumber", hex(number), False)
-        if header is None:
-            raise SimulationError(f"block {number} not found on {self.rpc_url}")
+        parent = self._header(number, header, block_hash)
         if self._chain_id is None:
             self._chain_id = int(self._rpc("eth_chainId"), 16)
-        if block_hash is not None and header["hash"] != block_hash:
-            raise SimulationError(f"block {number} is now {header['hash']}, not {block_hash}")
+        if block_hash is not None and parent["hash"] != block_hash:
+            raise SimulationError(f"block {number} is now {parent['hash']}, not {block_hash}")
         self._fork = None  # drop the old fork (and its cache) before opening the new one
-        nxt = NextBlock.after(header, self.block_time, self.coinbase)
-        self._fork = Fork(self.rpc_url, header, nxt, self._chain_id, self.spec_id, self.eip7623)
+        nxt = NextBlock.after(parent, self.block_time, self.coinbase)
+        self._fork = Fork(self.rpc_url, parent, nxt, self._chain_id, self.spec_id, self.eip7623)
         return self._fork
 
     def simulate_sequence(
@@ -482,13 +467,15 @@ class ForkSimulator(NodeBacked):
         profit_token: str | None,
         beneficiary: str,
         block: int | None = None,
+        header: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """`txs` in order in the next block, each seeing the state the earlier ones left and
         paying the gas it would pay there (cold accesses, SSTORE against its own start).
         `profit` is the beneficiary's change over the whole sequence; `steps` hold each tx.
         Should a step's writes not fit the fork's cache, every step runs in one journal
-        instead: outputs and profit stay exact, later steps' gas reads low (warm accesses)."""
-        return self._fork_for(block).run(txs, profit_token, beneficiary)
+        instead: outputs and profit stay exact, later steps' gas reads low (warm accesses).
+        `header`: block's header when the caller has it (see `at_block`)."""
+        return self._fork_for(block, header).run(txs, profit_token, beneficiary)
 
     def warm(
         self,
@@ -500,5 +487,5 @@ class ForkSimulator(NodeBacked):
         A simulation warms every slot it reads, too: simulating once is the surest prefetch."""
         self._fork_for(block).warm(addresses, slots or {})
 
-    def _fork_for(self, block: int | None) -> Fork:
-        return self.at_block(self.latest_block() if block is None else block)
+    def _fork_for(self, block: int | None, header: Mapping[str, Any] | None = None) -> Fork:
+        return self.at_block(self._number(block, header), header=header)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from eth_utils import to_checksum_address
 
 from tallyio.chain.rpc import HttpTransport, call
+from tallyio.sim.block import complete_header
 from tallyio.sim.fork import (
     BALANCE_OF,
     DEFAULT_BLOCK_TIME,
@@ -122,13 +123,16 @@ class NodeSimulator(NodeBacked):
         profit_token: str | None,
         beneficiary: str,
         block: int | None = None,
+        header: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """`txs` in order in the block after `block` (default: the latest), as the fork
-        simulator runs them; `profit` is the beneficiary's change over the whole sequence."""
-        number = self.latest_block() if block is None else block
-        nxt = self._cached(number)
+        simulator runs them; `profit` is the beneficiary's change over the whole sequence.
+        One round trip when `header` is block's whole header (or block's was seen before)."""
+        number = self._number(block, header)
+        whole = header if complete_header(header, number) else None
+        nxt = self._cached(number, None if whole is None else str(whole["hash"]))
         if nxt is None:
-            nxt = self.next_block(self._rpc("eth_getBlockByNumber", hex(number), False))
+            nxt = self.next_block(self._header(number, whole))
         body = self.request(txs, profit_token, beneficiary, number, nxt)
         answer = self._rpc("eth_simulateV1", *body)
         return self.outcome(answer, txs, profit_token, beneficiary, number, nxt.gas_limit)
@@ -141,9 +145,10 @@ class NodeSimulator(NodeBacked):
         block: int,
         header: Mapping[str, Any] | None = None,
     ) -> Outcome:
-        """The same, on the event loop: one round trip when `header` (block's, as
-        eth_getBlockByNumber gives it) is given or block's header was seen before."""
-        if header is not None and (int(header["number"], 16) != block or "miner" not in header):
+        """The same, on the event loop: one round trip when `header` is block's whole header
+        (eth_getBlockByNumber's, or `rpc_header` of an engine head that carries the miner and
+        mixHash) or block's header was seen before; any other header is fetched again."""
+        if not complete_header(header, block):
             header = None  # another block's, or without the miner and mixHash the run needs
         nxt = self._cached(block, None if header is None else str(header["hash"]))
         if nxt is None:

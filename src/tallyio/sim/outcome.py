@@ -1,4 +1,5 @@
-"""What a simulation found: frozen results per transaction and per run, and revert decoding."""
+"""What a simulation found: frozen results per transaction and per run, revert decoding, and
+the error for a simulator that could not run at all."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from dataclasses import dataclass
 
 from eth_abi import decode
 from eth_abi.exceptions import DecodingError
+
+
+class SimulationError(RuntimeError):
+    """The simulator itself failed (node unreachable, unknown block, a token that is not one);
+    a transaction that reverts is an Outcome, not this."""
+
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
