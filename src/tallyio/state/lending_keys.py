@@ -27,6 +27,7 @@ class AaveMarketRef:
     reserves: tuple[AaveReserveRef, ...]
     oracle: str = ""  # AaveOracle (the loader reads prices there)
     emode_categories: tuple[int, ...] = (1,)
+    configurator: str = ""  # PoolConfigurator: its events change reserves and e-modes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,11 @@ def account_key(protocol: str, market: str, account: str) -> tuple[str, str, str
 
 def emode_key(pool: str, category: int) -> tuple[str, str, str, int]:
     return ("emode", "aave_v3", pool.lower(), category)
+
+
+def close_factor_key(comptroller: str) -> tuple[str, str, str]:
+    """Comptroller.closeFactorMantissa (1e18), global to the comptroller."""
+    return ("close_factor", "venus", comptroller.lower())
 
 
 def add_balance(balance: int, delta: int, log: Log) -> int:

@@ -21,6 +21,7 @@ from tallyio.chain.rpc import RpcCall, RpcClient
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import lending_events as ev
 from tallyio.protocols import venus
+from tallyio.state.lending_keys import close_factor_key
 from tallyio.state.positions import (
     AaveMarketRef,
     AaveReserveRef,
@@ -30,12 +31,13 @@ from tallyio.state.positions import (
     VenusPosition,
     VenusRef,
     account_key,
+    emode_ids,
     emode_key,
     reserve_key,
     with_aave_position,
     with_venus_position,
 )
-from tallyio.state.prices import CLOCK_KEY, PriceTarget, price_key
+from tallyio.state.prices import CLOCK_KEY, PriceTarget, feed_key, price_key
 
 ACCOUNT_BORROWS_SLOT = 16  # VTokenStorageBase.accountBorrows
 VENUS_MARKET_READS = (
@@ -110,7 +112,7 @@ async def load_aave(r: Reader, ref: AaveMarketRef, accounts: Sequence[str]) -> d
     pool, out = ref.pool.lower(), dict[Any, Any]()
     calls = [(ref.pool, calldata("getReserveData(address)", x.asset)) for x in ref.reserves]
     calls += [(ref.oracle, calldata("getAssetPrice(address)", x.asset)) for x in ref.reserves]
-    calls += [(ref.pool, calldata("getEModeCategoryData(uint8)", c)) for c in ref.emode_categories]
+    calls += [(ref.oracle, calldata("getSourceOfAsset(address)", x.asset)) for x in ref.reserves]
     raw = await r.calls(calls)
     n, reserves = len(ref.reserves), {}
     for i, x in enumerate(ref.reserves):
@@ -118,9 +120,8 @@ async def load_aave(r: Reader, ref: AaveMarketRef, accounts: Sequence[str]) -> d
         reserves[x.asset.lower()] = data
         out[reserve_key("aave_v3", pool, x.asset)] = data
         out[price_key("aave_v3", pool, x.asset)] = _words(raw[n + i])[0]
-    for c, blob in zip(ref.emode_categories, raw[2 * n :], strict=True):
-        ((ltv, lt, bonus, source, _),) = decode(["(uint16,uint16,uint16,address,string)"], blob)
-        out[emode_key(pool, c)] = aave.EModeCategory(c, ltv, lt, bonus, source.lower(), 0)
+    out |= await load_feeds(r, [f"0x{_words(b)[0]:040x}" for b in raw[2 * n :]])
+    out |= await _load_emodes(r, ref, emode_ids(ref, reserves.values()))
     per_user = [(x.a_token, "scaledBalanceOf(address)") for x in ref.reserves]
     per_user += [(x.variable_debt_token, "scaledBalanceOf(address)") for x in ref.reserves]
     per_user += [(x.stable_debt_token, s) for s in STABLE_READS for x in ref.reserves]
@@ -133,6 +134,23 @@ async def load_aave(r: Reader, ref: AaveMarketRef, accounts: Sequence[str]) -> d
         if account.positions or account.emode_category:
             out[account_key("aave_v3", pool, u)] = account
     return out
+
+
+async def _load_emodes(r: Reader, ref: AaveMarketRef, ids: Sequence[int]) -> dict[Any, Any]:
+    raw = await r.calls([(ref.pool, calldata("getEModeCategoryData(uint8)", c)) for c in ids])
+    out: dict[Any, Any] = {}
+    for c, blob in zip(ids, raw, strict=True):
+        ((ltv, lt, bonus, source, _),) = decode(["(uint16,uint16,uint16,address,string)"], blob)
+        out[emode_key(ref.pool, c)] = aave.EModeCategory(c, ltv, lt, bonus, source.lower(), 0)
+    return out
+
+
+async def load_feeds(r: Reader, feeds: Sequence[str]) -> dict[Any, Any]:
+    """Each feed's latestAnswer (int256), as prices.feed_key entries (zero address skipped)."""
+    feeds = sorted({f.lower() for f in feeds} - {aave.ZERO_ADDRESS})
+    got = await r.words([(f, calldata("latestAnswer()")) for f in feeds])
+    return {feed_key(f): w[0] - 2**256 if w[0] >> 255 else w[0] for f, w in zip(
+        feeds, got, strict=True)}  # fmt: skip
 
 
 def _aave_account(
@@ -162,7 +180,9 @@ async def load_venus(r: Reader, ref: VenusRef, accounts: Sequence[str]) -> dict[
     calls = [(m.vtoken, calldata(s)) for m in ref.markets for s in VENUS_MARKET_READS]
     calls += [(ref.comptroller, calldata("markets(address)", m.vtoken)) for m in ref.markets]
     calls += [(ref.oracle, calldata("getUnderlyingPrice(address)", m.vtoken)) for m in ref.markets]
+    calls.append((ref.comptroller, calldata("closeFactorMantissa()")))
     got, k = await r.words(calls), len(VENUS_MARKET_READS)
+    out[close_factor_key(comp)] = got[-1][0]
     model_at = [f"0x{got[i * k + k - 1][0]:040x}" for i in range(len(ref.markets))]
     models = await r.words([(a, calldata(s)) for a in model_at for s in RATE_MODEL_READS])
     n = len(ref.markets)
@@ -213,8 +233,10 @@ async def load_snapshot(
     aave_markets: Sequence[tuple[AaveMarketRef, Sequence[str]]] = (),
     venus_markets: Sequence[tuple[VenusRef, Sequence[str]]] = (),
     multicall_address: str | None = None,
+    feeds: Sequence[str] = (),
 ) -> dict[Any, Any]:
-    """Every entry for the markets ((ref, accounts) each) at `block`, plus the clock."""
+    """Every entry for the markets ((ref, accounts) each) at `block`, plus the clock and the
+    latest answers of `feeds` (the Aave reserves' current sources are read anyway)."""
     head = await client.request("eth_getBlockByNumber", [hex(block), False])
     r = Reader(client, block, multicall_address)
     out: dict[Any, Any] = {CLOCK_KEY: (block, int(head["timestamp"], 16))}
@@ -222,7 +244,7 @@ async def load_snapshot(
         out |= await load_aave(r, aref, [a.lower() for a in accounts])
     for vref, accounts in venus_markets:
         out |= await load_venus(r, vref, [a.lower() for a in accounts])
-    return out
+    return out | await load_feeds(r, feeds)
 
 
 # -- account discovery ------------------------------------------------------------------------
@@ -297,7 +319,8 @@ def refs_from_manifest(
         )
         for r in a["reserves"].values()
     )
-    aref = AaveMarketRef(a["pool"].lower(), reserves, oracle=a["oracle"].lower())
+    aref = AaveMarketRef(a["pool"].lower(), reserves, oracle=a["oracle"].lower(),
+                         configurator=a.get("configurator", "").lower())  # fmt: skip
     markets = tuple(
         VenusMarketRef(
             m["vtoken"].lower(),

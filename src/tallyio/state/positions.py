@@ -6,10 +6,12 @@ Keys (addresses lowercase):
   ("account", "aave_v3", pool, user)    -> aave_v3.UserAccount (non-empty positions, by asset)
   ("reserve", "venus", comptroller, vt) -> VenusMarket
   ("account", "venus", comptroller, a)  -> VenusAccount
+  ("close_factor", "venus", comptroller) -> Comptroller.closeFactorMantissa
   prices.price_key(...)                 -> oracle price; prices.CLOCK_KEY -> (block, timestamp)
 
 An account appears the first time an event moves its balances (borrower discovery); the Aave
-handlers live in aave_handlers.py, the Venus ones in venus_handlers.py, the values and keys in
+handlers live in aave_handlers.py, the Venus ones in venus_handlers.py, the configuration
+events' (risk parameters, e-modes, oracle sources) in config_handlers.py, the values and keys in
 lending_keys.py. `lending_handlers` merges them (and the price and clock handlers) by topic0
 for `MarketState`; the exact account views are below.
 """
@@ -24,6 +26,7 @@ from tallyio.core.events import Log
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
 from tallyio.state.aave_handlers import _AaveHandlers, aave_position, with_aave_position
+from tallyio.state.config_handlers import config_handlers
 from tallyio.state.lending_keys import (
     AaveMarketRef,
     AaveReserveRef,
@@ -44,7 +47,7 @@ from tallyio.state.venus_handlers import _VenusHandlers, venus_position, with_ve
 __all__ = [
     "AaveMarketRef", "AaveReserveRef", "Changes", "Get", "VenusAccount", "VenusMarket",
     "VenusMarketRef", "VenusPosition", "VenusRef", "aave_inputs", "aave_position", "account_key",
-    "emode_key", "lending_handlers", "merge_handlers", "reserve_key", "venus_assets",
+    "emode_ids", "emode_key", "lending_handlers", "merge_handlers", "reserve_key", "venus_assets",
     "venus_position", "with_aave_position", "with_venus_position",
 ]  # fmt: skip
 
@@ -75,9 +78,11 @@ def lending_handlers(
     price_targets: Iterable[PriceTarget],
 ) -> dict[str, Handler]:
     """Every handler the lending state needs, keyed by topic0, for `MarketState`."""
+    aave_refs, venus_refs = list(aave_refs), list(venus_refs)
     maps: list[Mapping[str, Handler]] = [price_handlers(price_targets)]
     maps += [_AaveHandlers(r).handlers() for r in aave_refs]
     maps += [_VenusHandlers(r).handlers() for r in venus_refs]
+    maps += config_handlers(aave_refs, venus_refs)
     return merge_handlers(*maps)
 
 
@@ -95,13 +100,18 @@ def aave_inputs(
         price = get(price_key("aave_v3", ref.pool, r.asset))
         reserves[data.asset] = replace(data, price=price)
     emodes = {}
-    for c in ref.emode_categories:
+    for c in emode_ids(ref, reserves.values()):
         cat = get(emode_key(ref.pool, c))
         if cat is not None and cat.price_source != aave.ZERO_ADDRESS:
             cat = replace(cat, price=get(price_key("aave_v3", ref.pool, cat.price_source)))
         if cat is not None:
             emodes[c] = cat
     return reserves, emodes
+
+
+def emode_ids(ref: AaveMarketRef, reserves: Iterable[aave.ReserveData]) -> list[int]:
+    """The ref's e-mode categories and any a reserve was moved into (EModeAssetCategoryChanged)."""
+    return sorted(set(ref.emode_categories) | {r.emode_category for r in reserves} - {0})
 
 
 def venus_assets(get: Get, ref: VenusRef, account: VenusAccount) -> list[venus.AccountAsset]:

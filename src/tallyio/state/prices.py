@@ -3,7 +3,10 @@
 A price entry is the lending market's own oracle answer for one asset, in that protocol's units
 (Aave: base currency, 8 decimals on the devnet; Venus: 1e36 / 10**decimals per whole token).
 Feeds announce new answers with AnswerUpdated; each feed maps to the markets it prices
-(`PriceTarget`), and the handler rewrites all of them at once.
+(`PriceTarget`), and the handler rewrites all of them at once. Every feed's latest answer is kept
+under `feed_key` too, so when AaveOracle re-points an asset at another feed (AssetSourceUpdated,
+config_handlers.py) the state knows its price and records the switch under `source_key`; from
+then on that asset follows the new feed, not the one its `PriceTarget` names.
 
 Interest accrues by timestamp, so handlers need the block's time: `clock_log(block)` turns a
 Block into a synthetic log the `CLOCK` handler stores under `CLOCK_KEY` - the block frame's undo
@@ -51,6 +54,16 @@ def price_key(protocol: str, market: str, asset: str) -> tuple[str, str, str, st
     return ("price", protocol, market.lower(), asset.lower())
 
 
+def feed_key(feed: str) -> tuple[str, str]:
+    """A feed's latest AnswerUpdated answer (raw, in the feed's decimals)."""
+    return ("feed", feed.lower())
+
+
+def source_key(protocol: str, market: str, asset: str) -> tuple[str, str, str, str]:
+    """The feed an oracle re-pointed `asset` at since the snapshot (absent: the target's feed)."""
+    return ("source", protocol, market.lower(), asset.lower())
+
+
 def clock_log(block: Block) -> Log:
     """The Block as a log the CLOCK handler records; apply it right after the Block."""
     data = f"0x{block.number:064x}{block.timestamp:064x}"
@@ -72,16 +85,27 @@ def now(view: StateView, log: Log) -> int:
 
 
 def price_handlers(targets: Iterable[PriceTarget]) -> dict[str, Handler]:
-    """The AnswerUpdated handler over every feed in `targets`, and the clock's handler."""
+    """The AnswerUpdated handler over every feed in `targets`, and the clock's handler.
+
+    A Venus target follows its feed; an Aave target follows the feed its oracle sources the
+    asset from: the target's, unless a `source_key` entry says the oracle moved it (a handful
+    of reserves per market, so all Aave targets are checked on each answer)."""
     by_feed: dict[str, list[PriceTarget]] = {}
+    aave: list[PriceTarget] = []
     for t in targets:
-        by_feed.setdefault(t.feed.lower(), []).append(t)
+        if t.protocol == "aave_v3":
+            aave.append(t)
+        else:
+            by_feed.setdefault(t.feed.lower(), []).append(t)
 
     def handle_answer(log: Log, view: StateView) -> list[tuple[StateKey, Any]]:
-        answer = decode_answer_updated(log)
-        return [
-            (price_key(t.protocol, t.market, t.asset), t.price(answer))
-            for t in by_feed.get(log.address.lower(), ())
-        ]
+        answer, feed = decode_answer_updated(log), log.address.lower()
+        out: list[tuple[StateKey, Any]] = [(feed_key(feed), answer)]
+        out += [(price_key(t.protocol, t.market, t.asset), t.price(answer))
+                for t in by_feed.get(feed, ())]  # fmt: skip
+        for t in aave:
+            if view.get(source_key(t.protocol, t.market, t.asset), t.feed.lower()) == feed:
+                out.append((price_key(t.protocol, t.market, t.asset), t.price(answer)))
+        return out
 
     return {ANSWER_UPDATED: handle_answer, CLOCK: handle_clock}
