@@ -1,9 +1,7 @@
 """Vault.PoolBalanceManaged (asset managers): the decoder on eth_abi bytes and the handler's
-exact arithmetic (total = cash + managed moves by cashDelta + managedDelta).
-
-The devnet's pools are made by the factory with no asset managers, so the vault cannot be made
-to emit this event there without deploying a pool for the purpose; these cases follow
-Vault.managePoolBalance (AssetManagers.sol): WITHDRAW (-x, +x), DEPOSIT (+x, -x), UPDATE (0, d).
+exact arithmetic (total = cash + managed moves by cashDelta + managedDelta), following
+Vault.managePoolBalance: WITHDRAW (-x, +x), DEPOSIT (+x, -x), UPDATE (0, new - old).
+tests/integration/test_balancer_managed_state.py drives the real vault on the devnet.
 """
 
 from __future__ import annotations
