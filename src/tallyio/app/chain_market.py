@@ -34,6 +34,7 @@ from tallyio.chain.multicall import Call, multicall
 from tallyio.chain.rpc import RpcClient
 from tallyio.core.events import Block
 from tallyio.protocols.aave_v3 import decode_reserve_configuration
+from tallyio.protocols.venus_liquidator import VenusLiquidator
 from tallyio.state.pool_loader import load_pools, sources_from_manifest
 from tallyio.state.pools import pool_handlers
 from tallyio.state.position_loader import calldata, discover_accounts, load_snapshot
@@ -156,8 +157,10 @@ async def discover_market(
         "balancer_v2": await _balancer(r, chain),
         **await _dex(r, chain, sorted(assets)),
     }  # fmt: skip
+    liquidator = await _venus_liquidator(r, venus_cfg, venus.comptroller, notes)
     return ChainMarket(manifest, chain.chain_id, aave, venus, (*aave_targets, *venus_targets),
-                       weth, decimals, scan_from, tuple(notes))  # fmt: skip
+                       weth, decimals, venus_liquidator=liquidator, scan_from=scan_from,
+                       notes=tuple(notes))  # fmt: skip
 
 
 def _no_aave() -> tuple[AaveMarketRef, dict[str, Any], list[PriceTarget]]:
@@ -272,6 +275,29 @@ async def _venus(
                                       "initial_exchange_rate": m.initial_exchange_rate}
                            for m in markets}}  # fmt: skip
     return VenusRef(comp, markets, oracle=oracle), section, targets
+
+
+async def _venus_liquidator(
+    r: _Reader, cfg: LendingConfig | None, comptroller: str, notes: list[str]
+) -> VenusLiquidator | None:
+    """The Liquidator the config names, checked against the comptroller's liquidatorContract,
+    with its treasuryPercentMantissa; None when the config names none."""
+    if cfg is None or not comptroller:
+        return None
+    (named,) = await r.need([(comptroller, calldata("liquidatorContract()"))])
+    on_chain = _address(named)
+    if not cfg.liquidator:
+        if on_chain != ZERO:
+            notes.append(
+                f"venus: the comptroller only lets {on_chain} liquidate; config names none"
+            )
+        return None
+    liquidator = cfg.liquidator.lower()
+    if on_chain not in (ZERO, liquidator):
+        raise DiscoveryError(f"{cfg.name}: comptroller's liquidatorContract is {on_chain}, "
+                             f"config names {liquidator}")  # fmt: skip
+    (percent,) = await r.need([(liquidator, calldata("treasuryPercentMantissa()"))])
+    return VenusLiquidator(liquidator, _uint(percent))
 
 
 async def _venus_feeds(

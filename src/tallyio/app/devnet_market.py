@@ -13,6 +13,7 @@ from typing import Any
 from tallyio.chain.rpc import RpcClient
 from tallyio.core.events import Block
 from tallyio.core.opportunity import BlockContext
+from tallyio.protocols.venus_liquidator import VenusLiquidator
 from tallyio.state.pool_loader import load_pools, sources_from_manifest
 from tallyio.state.pools import pool_handlers
 from tallyio.state.position_loader import discover_accounts, load_snapshot, refs_from_manifest
@@ -32,6 +33,9 @@ class DevnetMarket:
     targets: tuple[PriceTarget, ...]
     weth: str  # lowercase
     decimals: Mapping[str, int]  # lowercase token -> decimals
+    # Venus liquidations go through this Liquidator when set: a chain config names it; on the
+    # devnet (deployed, not set on the comptroller) only a test that sets it passes it here.
+    venus_liquidator: VenusLiquidator | None = None
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> DevnetMarket:

@@ -65,7 +65,9 @@ def build_strategies(
             LendingMonitor(market.aave, state.get, aave_accounts, ts),
         ),
         MonitoredLiquidation(
-            VenusLiquidation(market.venus, config, venus_accounts),
+            VenusLiquidation(
+                market.venus, config, venus_accounts, liquidator=market.venus_liquidator
+            ),
             LendingMonitor(market.venus, state.get, venus_accounts, ts),
         ),
         PricedArbitrage.build(market, graph, MIN_PROFIT_BPS),
