@@ -17,15 +17,23 @@ import json
 import os
 import re
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth_abi import decode
 from eth_utils import keccak
+from test_run_chain_config import chain_toml
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from liquidation_optimum import block_context, liquidation_config, load_state
+from tallyio.app.chain_market import DiscoveryError, discover_market
+from tallyio.app.config import load_chain
+from tallyio.app.strategies import build_strategies
+from tallyio.chain import ChainClient
+from tallyio.chain.reorg import block_from_rpc
 from tallyio.core.plan import NO_LOAN, Plan, VenusLiquidation, encode_plan
 from tallyio.devnet.deployer import DeployError, load_artifact, load_forge_artifact
 from tallyio.devnet.scenarios import price_shock
@@ -41,6 +49,7 @@ from tallyio.state.positions import reserve_key
 from tallyio.state.store import StateView
 from tallyio.strategies.liquidation import VenusLiquidation as VenusStrategy
 from tallyio.strategies.liquidation_route import graph_router
+from tallyio.strategies.monitored import MonitoredLiquidation
 
 if TYPE_CHECKING:
     from conftest import Devnet
@@ -199,6 +208,44 @@ def _bytes(data: Any) -> bytes:
 def _topic(log: Any) -> str:
     topic = log["topics"][0]
     return topic if isinstance(topic, str) else "0x" + bytes(topic).hex()
+
+
+# -- a chain config naming the Liquidator ---------------------------------------------------------
+async def test_chain_config_names_the_liquidator(
+    chain: Devnet, node: ChainClient, tmp_path: Path
+) -> None:
+    m, v = chain.manifest, chain.manifest["venus"]
+    comptroller_line = f'comptroller = "{v["comptroller"]}"\n'
+
+    async def discover(liquidator: str | None) -> Any:
+        text = chain_toml(m)
+        if liquidator:
+            text = text.replace(
+                comptroller_line, f'{comptroller_line}liquidator = "{liquidator}"\n'
+            )
+        (tmp_path / "localnode.toml").write_text(text)
+        head = int(await node.request("eth_blockNumber", []), 16)
+        config = replace(load_chain(tmp_path / "localnode.toml"), rpc_urls=(m["rpc_url"],))
+        return await discover_market(node, config, head)
+
+    unset = await discover(v["liquidator"])  # the comptroller names none yet: taken as given
+    assert unset.venus_liquidator == VenusLiquidator(v["liquidator"].lower(), 5 * 10**17)
+    _with_liquidator(chain)
+    named = await discover(v["liquidator"])
+    assert named.venus_liquidator == unset.venus_liquidator
+    head = block_from_rpc(
+        m["chain_id"], await node.request("eth_getBlockByNumber", ["latest", False])
+    )
+    strategies = build_strategies(named, await named.load_state(node, head), ["venus_liquidation"])
+    (venus_strategy,) = strategies
+    assert isinstance(venus_strategy, MonitoredLiquidation)
+    assert isinstance(venus_strategy.strategy, VenusStrategy)
+    assert venus_strategy.strategy.liquidator == named.venus_liquidator
+    silent = await discover(None)
+    assert silent.venus_liquidator is None
+    assert any("only lets" in note for note in silent.notes)
+    with pytest.raises(DiscoveryError, match="liquidatorContract"):
+        await discover(v["protocol_share_reserve"])
 
 
 # -- the forge suite ------------------------------------------------------------------------------
