@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 from eth_utils import to_checksum_address
 
@@ -25,7 +26,7 @@ from tallyio.devnet.context import DECIMALS, PRICES_USD_8
 from tallyio.devnet.deployer import load_forge_artifact
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
-from tallyio.state.health import aave_account_data
+from tallyio.state.health import HealthBook, aave_account_data, from_state, on_deltas
 from tallyio.state.position_loader import (
     calldata,
     discover_accounts,
@@ -71,6 +72,7 @@ class Follower:
         self.client = build_client(self.m["rpc_url"])
         self.feeds = [t.feed for t in self.targets]
         self.state: MarketState | None = None
+        self.book: HealthBook | None = None  # the float screen, kept by the same deltas
 
     def send(self, to: str, sig: str, *args: Any, who: str | None = None) -> None:
         self.d.send_raw_call(to, "0x" + calldata(sig, *args).hex(), sender=who)
@@ -94,6 +96,8 @@ class Follower:
         block = int(await self.client.request("eth_blockNumber"), 16)
         handlers = lending_handlers([self.aref], [self.vref], self.targets)
         self.state = MarketState(await self.snapshot(block), handlers, block=block)
+        a, _ = await self.accounts(block)
+        self.book = from_state(self.state.get, self.aref, a, self.state.get(CLOCK_KEY)[1])
 
     async def follow(self) -> int:
         """Applies the blocks mined since; returns how many logs changed the state."""
@@ -105,7 +109,10 @@ class Follower:
             self.state.apply(block)
             self.state.apply(clock_log(block))
             for r in await self.client.request("eth_getLogs", [{"blockHash": block.hash}]):
-                changed += bool(self.state.apply(_log(r)))
+                deltas = self.state.apply(_log(r))
+                assert self.book is not None
+                on_deltas(self.book, deltas, self.state.get, self.aref, block.timestamp)
+                changed += bool(deltas)
         return changed
 
     async def check(self) -> None:
@@ -119,6 +126,14 @@ class Follower:
         diff = [k for k in fresh.keys() | mine.keys() if fresh.get(k) != mine.get(k)]
         assert diff == [], [(k, mine.get(k), fresh.get(k)) for k in diff[:3]]
         await self.check_models()
+        self.check_book()
+
+    def check_book(self) -> None:
+        """The screen kept by deltas equals one built afresh (floats, to 1e-6: it does not follow accrual)."""
+        assert self.state is not None and self.book is not None
+        ts = self.state.get(CLOCK_KEY)[1]
+        fresh = from_state(self.state.get, self.aref, list(self.book.accounts), ts)
+        assert np.allclose(self.book.hf, fresh.hf, rtol=1e-6, atol=0), self.book.hf - fresh.hf
 
     async def check_models(self) -> None:
         """Every account: getUserAccountData / getAccountLiquidity == the models on the state."""

@@ -257,6 +257,29 @@ def on_deltas(book: HealthBook, deltas: Iterable[Delta], get: Get, ref: Any, ts:
             j = book.assets.index(key[3])
             f = aave_factors(get, ref, ts) if protocol == "aave_v3" else venus_factors(get, ref)
             book.set_asset(key[3], float(f[0][j]), float(f[1][j]), float(f[2][j]))
+        if protocol == "aave_v3" and _emode_weights_moved(key[0], d):
+            _reweigh_emode_rows(book, get, ref, ts)
+
+
+def _emode_weights_moved(kind: str, d: Delta) -> bool:
+    """An e-mode category, or a reserve's LT or category, changed (PoolConfigurator): the rows
+    of accounts in e-mode hold their collateral weighted by emode LT / reserve LT."""
+    before, after = d.before, d.after
+    if kind == "emode":
+        return True
+    return kind == "reserve" and before is not None and (
+        (before.liquidation_threshold, before.emode_category)
+        != (after.liquidation_threshold, after.emode_category)
+    )  # fmt: skip
+
+
+def _reweigh_emode_rows(book: HealthBook, get: Get, ref: AaveMarketRef, ts: int) -> None:
+    """Rebuild the rows of accounts in any e-mode (governance changes are rare; others keep
+    weight 1, which the reserve's new factor already covers)."""
+    for user in list(book.accounts):
+        account = get(account_key("aave_v3", ref.pool, user))
+        if account is not None and account.emode_category:
+            book.set_row(user, aave_row(get, ref, user, ts))
 
 
 # -- exact confirmation ---------------------------------------------------------------------
