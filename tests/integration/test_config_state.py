@@ -129,7 +129,7 @@ class Follower:
         self.check_book()
 
     def check_book(self) -> None:
-        """The screen kept by deltas equals one built afresh (floats, to 1e-6: it does not follow accrual)."""
+        """The screen kept by deltas equals one built afresh (to 1e-6: it skips accrual)."""
         assert self.state is not None and self.book is not None
         ts = self.state.get(CLOCK_KEY)[1]
         fresh = from_state(self.state.get, self.aref, list(self.book.accounts), ts)
