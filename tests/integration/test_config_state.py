@@ -13,13 +13,18 @@ a liquidation sized on the new LT, bonus and fee seizes what the model says, to 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from eth_utils import to_checksum_address
+from test_run_chain_config import chain_toml
 
-from tallyio.chain import build_client
+from tallyio.app.chain_market import discover_market
+from tallyio.app.config import load_chain
+from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
 from tallyio.core.events import Log
 from tallyio.devnet.context import DECIMALS, PRICES_USD_8
@@ -285,3 +290,13 @@ def test_aave_oracle_source_switch_follows_the_new_feed(chain: Devnet) -> None:
 
 def test_venus_comptroller_setters_follow(chain: Devnet) -> None:
     _run(chain, _venus_config)
+
+
+async def test_chain_discovery_names_the_configurator(
+    chain: Devnet, node: ChainClient, tmp_path: Path
+) -> None:
+    """A market discovered from a chain config follows its configurator's events too."""
+    (tmp_path / "localnode.toml").write_text(chain_toml(chain.manifest))
+    config = replace(load_chain(tmp_path / "localnode.toml"), rpc_urls=(chain.rpc_url,))
+    market = await discover_market(node, config, int(await node.request("eth_blockNumber"), 16))
+    assert market.aave.configurator == chain.manifest["aave_v3"]["configurator"].lower()

@@ -197,7 +197,8 @@ async def _aave(
     pool, provider = str(cfg.pool).lower(), str(cfg.addresses_provider).lower()
     head = await r.need([(pool, calldata("getReservesList()")), (provider, calldata("getPool()")),
                          (provider, calldata("getPriceOracle()")),
-                         (pool, calldata("FLASHLOAN_PREMIUM_TOTAL()"))])  # fmt: skip
+                         (pool, calldata("FLASHLOAN_PREMIUM_TOTAL()")),
+                         (provider, calldata("getPoolConfigurator()"))])  # fmt: skip
     if _address(head[1]) != pool:
         raise DiscoveryError(f"{cfg.name}: provider {provider} names pool {_address(head[1])}")
     (assets,) = decode(["address[]"], head[0])
@@ -223,7 +224,8 @@ async def _aave(
     feeds = await _event_sources(r, [_address(x) for x in got[n : 2 * n]])
     targets = [PriceTarget(f, "aave_v3", pool, a) for a, (f, _) in zip(assets, feeds, strict=True)
                if f]  # fmt: skip
-    aref = AaveMarketRef(pool, tuple(reserves), oracle=oracle, emode_categories=emodes)
+    aref = AaveMarketRef(pool, tuple(reserves), oracle=oracle, emode_categories=emodes,
+                         configurator=_address(head[4]))  # fmt: skip
     section = {"pool": pool, "oracle": oracle, "flashloan_premium_bps": _uint(head[3]),
                "reserves": sections}  # fmt: skip
     return aref, section, targets
