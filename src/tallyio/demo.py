@@ -6,9 +6,10 @@ collateral prices step by step, so borrowers on Aave V3 and Venus become liquida
 different moments, and the engine liquidates them with flash loans through TallyExecutor (the
 devnet's funded searcher account signs: live on the devnet, never a real key). Then seeded
 random dislocations move one pool at a time (as `scenarios.random_dislocations` draws them), and
-the engine closes each with a flash-loan-funded cycle through the pools in the next block. Each
-step prints what the engine saw and did; a summary table per strategy ends it. `--json` prints
-the same as one JSON document.
+the engine closes each with a flash-loan-funded cycle through the pools in the next block.
+Last, a user's large swap waits in the mempool: the engine backruns it through the devnet's
+bundle relay, [user's swap, ours] in one block. Each step prints what the engine saw and did;
+a summary table per strategy ends it. `--json` prints the same as one JSON document.
 """
 
 from __future__ import annotations
@@ -30,13 +31,22 @@ from tallyio.devnet import deploy
 from tallyio.devnet.context import DeployContext, attach
 from tallyio.devnet.health import BorrowerHealth, all_borrowers
 from tallyio.devnet.node import pid_alive
-from tallyio.devnet.scenarios import PoolRef, all_pools, dislocate, price_shock
+from tallyio.devnet.scenarios import (
+    PoolRef,
+    all_pools,
+    dislocate,
+    find_pool,
+    pending_victim_swap,
+    price_shock,
+    resume_mining,
+)
 from tallyio.devnet.summary import render_summary
 from tallyio.paths import repo_root
 from tallyio.strategies.monitored import MonitoredLiquidation
 
 SHOCK_STEPS = (("WETH", -4.0), ("WBTC", -4.0), ("WETH", -4.0), ("WBTC", -4.0), ("WETH", -6.0))
 ARB_SEED, ARB_STEPS = 7, 4  # seeded random dislocations after the shocks
+BACKRUN_USDC = 250_000 * 10**6  # the user's pending swap: an eighth of the pair's USDC side
 
 
 def _table(rows: list[BorrowerHealth]) -> str:
@@ -111,9 +121,34 @@ async def _dislocations(
     await settle(running)
 
 
+async def _backrun(running: Running, ctx: DeployContext, quiet: bool) -> dict[str, Any]:
+    """A user's large USDC->WETH swap left pending (automine off); the engine backruns it
+    through the relay. Mining resumes afterwards, whatever happened."""
+    venue = next(v for v in ctx.manifest["uniswap_v2"] if v["name"] == "uniswap_v2")
+    pair = next(p for p in venue["pairs"] if {p["symbol0"], p["symbol1"]} == {"WETH", "USDC"})
+    ref = find_pool(ctx.manifest, pair["address"])
+    await settle(running)
+    seen = len(running.engine.stats.results)
+    h = await asyncio.to_thread(pending_victim_swap, ctx, ref.address, BACKRUN_USDC,
+                                zero_for_one=ref.symbol0 == "USDC")  # fmt: skip
+    if not quiet:
+        print(f"\n── a user swaps {BACKRUN_USDC // 10**6:,} USDC for WETH on {_pool_name(ref)}: "
+              f"pending {h[:12]}…, the engine backruns it in a bundle", flush=True)  # fmt: skip
+    try:
+        for _ in range(600):  # up to 30 s for the bundle's result
+            if any(o.strategy == "backrun" for o, _ in running.engine.stats.results[seen:]):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.to_thread(resume_mining, ctx)
+    await settle(running)
+    return {"pool": ref.address, "amount_in": BACKRUN_USDC, "user_tx": h}
+
+
 def _scenario(
-    ctx: DeployContext, steps: list[dict[str, Any]], moves: list[dict[str, Any]], quiet: bool
-) -> Any:
+    ctx: DeployContext, steps: list[dict[str, Any]], moves: list[dict[str, Any]], quiet: bool,
+    backrun: dict[str, Any],
+) -> Any:  # fmt: skip
     async def run(running: Running) -> None:
         for symbol, pct in SHOCK_STEPS:
             await settle(running)
@@ -129,6 +164,7 @@ def _scenario(
             steps.append({"symbol": symbol, "pct": pct, "old_price": old, "new_price": new,
                           "block": block, "at_risk": view})  # fmt: skip
         await _dislocations(running, ctx, moves, quiet)
+        backrun.update(await _backrun(running, ctx, quiet))
 
     return run
 
@@ -153,12 +189,13 @@ def run_demo(json_output: bool = False, progress: Callable[[str], None] = print)
         moves: list[dict[str, Any]] = []
         options = EngineOptions(
             live=True, journal_path=state_dir / "journal.db", state_dir=state_dir,
-            risk_config=repo_root() / "config" / "risk" / "devnet.toml",
+            risk_config=repo_root() / "config" / "risk" / "devnet.toml", relay_urls=("devnet",),
         )  # fmt: skip
-        scenario = _scenario(ctx, steps, moves, json_output)
+        backrun: dict[str, Any] = {}
+        scenario = _scenario(ctx, steps, moves, json_output, backrun)
         running = asyncio.run(run_session(manifest, options, live, scenario))
         report |= {"executor": running.executor_address, "steps": steps,
-                   "dislocations": moves, **live.as_dict()}  # fmt: skip
+                   "dislocations": moves, "backrun": backrun, **live.as_dict()}  # fmt: skip
         report["journal"] = str(state_dir / "journal.db")
         if not json_output:
             print("\nSummary\n" + live.summary_table())

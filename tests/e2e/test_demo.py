@@ -32,6 +32,10 @@ def test_demo_json_reports_deployment_and_shutdown() -> None:
     assert len(report["dislocations"]) == 4
     arbitrage = report["strategies"]["arbitrage"]
     assert arbitrage["landed"] >= 2 and arbitrage["profit_usd"] > 0, arbitrage
+    backrun = report["strategies"]["backrun"]  # the pending swap, backrun through the relay
+    assert backrun["landed"] == 1 and backrun["profit_usd"] > 0, backrun
+    (ours,) = [t for t in report["trades"] if t["strategy"] == "backrun"]
+    assert ours["leading_tx"] == report["backrun"]["user_tx"].lower()
     assert not [t for t in report["trades"] if t["result"]["status"] == "reverted"]
     landed = [t for t in report["trades"] if t["result"]["status"] == "included"]
     assert all(int(t["result"]["realised_profit"]) > 0 for t in landed)
@@ -56,6 +60,8 @@ def test_demo_text_is_readable() -> None:
         "venus_liquidation",
         "random dislocations",
         "arbitrage",
+        "the engine backruns it in a bundle",
+        "backrun",
         "devnet stopped",
     ):
         assert heading in out.stdout
