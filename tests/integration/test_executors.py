@@ -366,7 +366,7 @@ async def test_an_unprofitable_plan_is_never_sent(
     reverts = await public.execute(Approved(greedy, arb.executor, arb.expected_profit, 150_000,
                                             block + 1, eth_price=arb.eth_price))  # fmt: skip
     assert reverts.status is Status.REJECTED and reverts.tx_hash is None
-    assert reverts.reason.startswith("simulation reverted: custom error")  # NotProfitable
+    assert reverts.reason.startswith("simulation reverted: NotProfitable(gained=")
     # Profitable before gas, not after: a tip that costs more than the trade makes.
     tip = 2 * arb.expected_profit * 10**18 // arb.eth_price // 150_000
     costly = arb.approved(chain, fee_policy=FeePolicy(priority_fee=tip))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from eth_abi import decode
 from eth_abi.exceptions import DecodingError
 
+from tallyio.sim.errors import name_custom, name_string
+
 
 class SimulationError(RuntimeError):
     """The simulator itself failed (node unreachable, unknown block, a token that is not one);
@@ -33,8 +35,10 @@ PANIC_CODES: dict[int, str] = {
 
 
 def decode_revert(data: bytes) -> str:
-    """A human reason for revert data: the Error(string) text, `Panic(0x11): ...`,
-    `custom error 0x<selector>` (with its arguments as hex), or `reverted without reason`."""
+    """A human reason for revert data: the Error(string) text (a protocol's code named beside
+    it), `Panic(0x11): ...`, one of our contracts' custom errors by name with its arguments
+    (`NotProfitable(gained=-1, minProfit=0)`), else `custom error 0x<selector>` with its
+    arguments as hex, or `reverted without reason`."""
     if not data:
         return "reverted without reason"
     if len(data) < 4:
@@ -42,12 +46,15 @@ def decode_revert(data: bytes) -> str:
     selector, body = data[:4], data[4:]
     try:
         if selector == ERROR_SELECTOR:
-            return str(decode(["string"], body)[0])
+            return name_string(str(decode(["string"], body)[0]))
         if selector == PANIC_SELECTOR:
             code = int(decode(["uint256"], body)[0])
             return f"Panic(0x{code:02x}): {PANIC_CODES.get(code, 'unknown panic code')}"
     except (DecodingError, OverflowError, ValueError):
         return f"malformed revert data 0x{data.hex()}"
+    named = name_custom(selector, body)
+    if named is not None:
+        return named
     args = f" args 0x{body.hex()}" if body else ""
     return f"custom error 0x{selector.hex()}{args}"
 
