@@ -241,6 +241,7 @@ async def _oracle_source(f: Follower) -> None:
     vwbtc = m["venus"]["markets"]["WBTC"]["vtoken"].lower()
     venus_before = f.state.get(price_key("venus", f.vref.comptroller, vwbtc))
     feed = f.d.deploy(load_forge_artifact("SettableFeed"), 8, "WBTC / USD b", 61_000 * 10**8)
+    f.feeds.append(feed.address)  # snapshots from here on read its answer too
     f.send(m["aave_v3"]["oracle"], "setAssetSources(address[],address[])", [wbtc], [feed.address])
     await f.check()
     assert f.state.get(source_key("aave_v3", pool, wbtc)) == feed.address.lower()

@@ -191,6 +191,7 @@ class Harness:
             self.client, block=block, multicall_address=self.m["multicall"],
             aave_markets=[(self.aref, sorted(aave_accounts))],
             venus_markets=[(self.vref, sorted(venus_accounts))],
+            feeds=[t.feed for t in self.targets],
         )  # fmt: skip
 
     def known(self, protocol: str) -> list[str]:

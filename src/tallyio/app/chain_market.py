@@ -79,7 +79,7 @@ class ChainMarket(DevnetMarket):
         multicall_address = str(self.manifest["multicall"])
         positions = await load_snapshot(
             client, block=head.number, multicall_address=multicall_address,
-            aave_markets=aave_in, venus_markets=venus_in,
+            aave_markets=aave_in, venus_markets=venus_in, feeds=[t.feed for t in self.targets],
         )  # fmt: skip
         pools = await load_pools(
             client, multicall_address, sources_from_manifest(self.manifest), block=head.number

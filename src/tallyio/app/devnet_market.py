@@ -72,6 +72,7 @@ class DevnetMarket:
         positions = await load_snapshot(
             client, block=head.number, multicall_address=multicall,
             aave_markets=[(self.aave, aave_accounts)], venus_markets=[(self.venus, venus_accounts)],
+            feeds=[t.feed for t in self.targets],
         )  # fmt: skip
         pools = await load_pools(
             client, multicall, sources_from_manifest(self.manifest), block=head.number

@@ -112,7 +112,6 @@ async def load_aave(r: Reader, ref: AaveMarketRef, accounts: Sequence[str]) -> d
     pool, out = ref.pool.lower(), dict[Any, Any]()
     calls = [(ref.pool, calldata("getReserveData(address)", x.asset)) for x in ref.reserves]
     calls += [(ref.oracle, calldata("getAssetPrice(address)", x.asset)) for x in ref.reserves]
-    calls += [(ref.oracle, calldata("getSourceOfAsset(address)", x.asset)) for x in ref.reserves]
     raw = await r.calls(calls)
     n, reserves = len(ref.reserves), {}
     for i, x in enumerate(ref.reserves):
@@ -120,7 +119,6 @@ async def load_aave(r: Reader, ref: AaveMarketRef, accounts: Sequence[str]) -> d
         reserves[x.asset.lower()] = data
         out[reserve_key("aave_v3", pool, x.asset)] = data
         out[price_key("aave_v3", pool, x.asset)] = _words(raw[n + i])[0]
-    out |= await load_feeds(r, [f"0x{_words(b)[0]:040x}" for b in raw[2 * n :]])
     out |= await _load_emodes(r, ref, emode_ids(ref, reserves.values()))
     per_user = [(x.a_token, "scaledBalanceOf(address)") for x in ref.reserves]
     per_user += [(x.variable_debt_token, "scaledBalanceOf(address)") for x in ref.reserves]
@@ -236,7 +234,9 @@ async def load_snapshot(
     feeds: Sequence[str] = (),
 ) -> dict[Any, Any]:
     """Every entry for the markets ((ref, accounts) each) at `block`, plus the clock and the
-    latest answers of `feeds` (the Aave reserves' current sources are read anyway)."""
+    latest answers of `feeds`: the contracts that emit AnswerUpdated (PriceTarget.feed), so an
+    oracle re-pointed at one of them is priced at once. (Not the oracle's sources: on a live
+    chain those are proxies, whose answers arrive from their aggregators.)"""
     head = await client.request("eth_getBlockByNumber", [hex(block), False])
     r = Reader(client, block, multicall_address)
     out: dict[Any, Any] = {CLOCK_KEY: (block, int(head["timestamp"], 16))}
