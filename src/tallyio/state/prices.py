@@ -90,22 +90,22 @@ def price_handlers(targets: Iterable[PriceTarget]) -> dict[str, Handler]:
     A Venus target follows its feed; an Aave target follows the feed its oracle sources the
     asset from: the target's, unless a `source_key` entry says the oracle moved it (a handful
     of reserves per market, so all Aave targets are checked on each answer)."""
-    by_feed: dict[str, list[PriceTarget]] = {}
-    aave: list[PriceTarget] = []
+    by_feed: dict[str, list[tuple[StateKey, PriceTarget]]] = {}
+    aave: list[tuple[StateKey, str, StateKey, PriceTarget]] = []  # keys made once, not per log
     for t in targets:
+        key = price_key(t.protocol, t.market, t.asset)
         if t.protocol == "aave_v3":
-            aave.append(t)
+            aave.append((source_key(t.protocol, t.market, t.asset), t.feed.lower(), key, t))
         else:
-            by_feed.setdefault(t.feed.lower(), []).append(t)
+            by_feed.setdefault(t.feed.lower(), []).append((key, t))
 
     def handle_answer(log: Log, view: StateView) -> list[tuple[StateKey, Any]]:
         answer, feed = decode_answer_updated(log), log.address.lower()
         out: list[tuple[StateKey, Any]] = [(feed_key(feed), answer)]
-        out += [(price_key(t.protocol, t.market, t.asset), t.price(answer))
-                for t in by_feed.get(feed, ())]  # fmt: skip
-        for t in aave:
-            if view.get(source_key(t.protocol, t.market, t.asset), t.feed.lower()) == feed:
-                out.append((price_key(t.protocol, t.market, t.asset), t.price(answer)))
+        out += [(key, t.price(answer)) for key, t in by_feed.get(feed, ())]
+        for source, static, key, t in aave:
+            if view.get(source, static) == feed:
+                out.append((key, t.price(answer)))
         return out
 
     return {ANSWER_UPDATED: handle_answer, CLOCK: handle_clock}
