@@ -4,12 +4,13 @@ cannot know is a broken invariant, not a guess. (The devnet test drives the real
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from eth_abi import encode
 
-from tallyio.core.events import Block, Log
+from tallyio.core.events import Block, Log, Reorg
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import config_events as cev
 from tallyio.protocols import venus
@@ -140,3 +141,15 @@ def test_venus_setters_change_the_core_pool_only() -> None:
         65 * 10**16, 72 * 10**16, 108 * 10**16)  # fmt: skip
     assert got.state == before.state
     assert s.get(("close_factor", "venus", COMP)) == 6 * 10**17
+
+
+def test_a_reorg_rewinds_a_configuration_change() -> None:
+    s = state()
+    before = reserve(s)
+    s.apply(Block(1, 12, "0x" + "12" * 32, "0x" + "11" * 32, 1_012, None))
+    change = log(CFG, (cev.COLLATERAL_CONFIGURATION_CHANGED, _t(ASSET)), ["uint256"] * 3,
+                 [7_000, 7_500, 10_800])  # fmt: skip
+    s.apply(replace(change, block_number=12, block_hash="0x" + "12" * 32))
+    assert reserve(s).liquidation_threshold == 7_500
+    s.apply(Reorg(1, 11, ("0x" + "12" * 32,)))
+    assert reserve(s) == before
