@@ -13,8 +13,9 @@ moves after the first swap, and the executor would see a different price).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tallyio.core.plan import ALL_BALANCE, Action, BalancerSwap, UniswapV2Swap, UniswapV3Swap
@@ -22,7 +23,7 @@ from tallyio.protocols import balancer_fast, uniswap_v3_fast
 from tallyio.protocols.balancer import WeightedPool
 from tallyio.protocols.curve import StablePool
 from tallyio.protocols.solidly import SolidlyPool
-from tallyio.protocols.uniswap_v2 import V2Pool
+from tallyio.protocols.uniswap_v2 import MAX_UINT112, V2Pool, get_amount_out
 from tallyio.protocols.uniswap_v3 import V3Pool
 from tallyio.state.pools import pool_key
 from tallyio.state.store import StateView
@@ -38,6 +39,7 @@ __all__ = [
     "amount_out",
     "best_route",
     "hop_for",
+    "hop_quote",
     "pool_kind",
     "pool_tokens",
     "quote_route",
@@ -78,6 +80,53 @@ def amount_out(pool: PoolValue, token_in: str, token_out: str, amount_in: int) -
         return None
     try:
         return _amount_out(pool, token_in, token_out, amount_in)
+    except _REVERTS:
+        return None
+
+
+HopQuote = Callable[[int], int | None]
+
+
+def hop_quote(pool: PoolValue, token_in: str, token_out: str) -> HopQuote:
+    """`amount_out(pool, token_in, token_out, ·)` with the pool's side and kind found once:
+    the same value for every amount (None where the pool would revert). For the hot loop of a
+    sizing search, which quotes one path dozens of times on one state."""
+    try:
+        if isinstance(pool, V2Pool | V3Pool) and (
+            pool.is_token0(token_in) == pool.is_token0(token_out)
+        ):
+            return _none
+    except _REVERTS:
+        return _none
+    if isinstance(pool, V2Pool):
+        reserve_in, reserve_out = pool.reserves(token_in)
+        return partial(_v2_out, reserve_in, reserve_out, pool.fee_bps)
+    if isinstance(pool, V3Pool):
+        return partial(_fast_out, uniswap_v3_fast.amount_out, pool, token_in)
+    if isinstance(pool, WeightedPool):
+        return partial(_fast_out, balancer_fast.amount_out, pool, token_in, token_out)
+    return partial(amount_out, pool, token_in, token_out)
+
+
+def _none(amount_in: int) -> None:
+    return None
+
+
+def _v2_out(reserve_in: int, reserve_out: int, fee_bps: int, amount_in: int) -> int | None:
+    """V2Pool.amount_out on reserves read once (the pair's uint112 cap, then getAmountOut)."""
+    if amount_in <= 0 or reserve_in + amount_in > MAX_UINT112:
+        return None
+    try:
+        return get_amount_out(amount_in, reserve_in, reserve_out, fee_bps)
+    except _REVERTS:
+        return None
+
+
+def _fast_out(quote: Callable[..., int], *args: Any) -> int | None:
+    if args[-1] <= 0:
+        return None
+    try:
+        return quote(*args)
     except _REVERTS:
         return None
 
