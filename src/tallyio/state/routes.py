@@ -34,12 +34,15 @@ if TYPE_CHECKING:
 __all__ = [
     "POOL_TYPES",
     "Hop",
+    "HopQuote",
     "PoolValue",
     "Route",
     "amount_out",
     "best_route",
+    "chain_quote",
     "hop_for",
     "hop_quote",
+    "path_quote",
     "pool_kind",
     "pool_tokens",
     "quote_route",
@@ -200,15 +203,36 @@ class Route:
 def quote_route(view: StateView, hops: Iterable[Hop], amount_in: int) -> int | None:
     """Exact output of a path at the state in `view`, each pool quoted at its current state
     (a path through one pool twice is refused: None)."""
+    return path_quote(view, hops)(amount_in)
+
+
+def path_quote(view: StateView, hops: Iterable[Hop]) -> HopQuote:
+    """`quote_route(view, hops, ·)` with each pool read and its side found once: for quoting
+    one path at many amounts on one state."""
     seen: set[str] = set()
-    amount: int | None = amount_in
+    steps: list[HopQuote] = []
     for hop in hops:
         pool = view.get(pool_key(hop.pool))
-        if amount is None or hop.pool in seen or not isinstance(pool, POOL_TYPES):
-            return None
+        if hop.pool in seen or not isinstance(pool, POOL_TYPES):
+            return _none
         seen.add(hop.pool)
-        amount = amount_out(pool, hop.token_in, hop.token_out, amount)
-    return amount
+        steps.append(hop_quote(pool, hop.token_in, hop.token_out))
+    return chain_quote(steps)
+
+
+def chain_quote(steps: Iterable[HopQuote]) -> HopQuote:
+    """The hops' quotes one after the other: None as soon as one reverts."""
+    return partial(_chain, tuple(steps))
+
+
+def _chain(steps: tuple[HopQuote, ...], amount_in: int) -> int | None:
+    out = amount_in
+    for step in steps:
+        got = step(out)
+        if got is None:
+            return None
+        out = got
+    return out
 
 
 def best_route(

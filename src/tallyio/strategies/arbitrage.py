@@ -29,7 +29,7 @@ from tallyio.protocols.uniswap_v3 import V3Pool
 from tallyio.protocols.uniswap_v3_math import FEE_DENOMINATOR
 from tallyio.state.graph import PoolGraph
 from tallyio.state.pools import pool_key
-from tallyio.state.routes import POOL_TYPES, Hop, hop_quote, route_actions
+from tallyio.state.routes import POOL_TYPES, Hop, chain_quote, hop_quote, route_actions
 from tallyio.state.store import Delta, StateView
 from tallyio.strategies.cycles import CycleIndex, virtual_leg
 from tallyio.strategies.sizing import LoanFee, Sizing, V2Leg, size_quote, size_v2_chain
@@ -207,15 +207,8 @@ class ArbitrageStrategy:
                 legs.append(V2Leg(r_in, r_out, pool.fee_bps))  # type: ignore[union-attr]
             return size_v2_chain(legs, fee, max_in)
 
-        steps = [hop_quote(p, h.token_in, h.token_out) for h, p in zip(cycle, pools, strict=True)]
-
-        def quote(amount: int) -> int | None:
-            out: int | None = amount
-            for step in steps:
-                if out is None:
-                    return None
-                out = step(out)
-            return out
+        pairs = zip(cycle, pools, strict=True)
+        quote = chain_quote(hop_quote(p, h.token_in, h.token_out) for h, p in pairs)
 
         # spread=2, rel=1e7 (~46 quotes, not ~61) lost the e2e test's 95% on seed 17: kept 16/1e9
         guess = self._guess(cycle, pools, fee)

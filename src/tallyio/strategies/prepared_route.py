@@ -6,7 +6,8 @@ a liquidation is sized in. A price-feed event moves no pool, so the paths can be
 before it: `PreparedRouter.prepare(view, token_in, token_out, most, exclude)` runs the full
 search (idle time, between blocks) at amounts spanning `most >> SPAN_BITS` .. `most` and keeps
 every path that won at one of them. A later quote for that pair, at an amount inside the span,
-quotes only those paths, each exactly (`quote_route`), and takes the best.
+quotes only those paths, each exactly (`path_quote`: compiled on the prepared pools), and
+takes the best.
 
 What it trusts, and checks: the pools those paths found were the pools the search saw.
 `forget(deltas)` drops every prepared pair as soon as any pool moves (a swap, a reorg's
@@ -25,7 +26,7 @@ from typing import Any
 from tallyio.core.plan import ALL_BALANCE, Action
 from tallyio.state.graph import PoolGraph
 from tallyio.state.pools import pool_key
-from tallyio.state.routes import Hop, best_route, quote_route, route_actions
+from tallyio.state.routes import Hop, HopQuote, best_route, path_quote, route_actions
 from tallyio.state.store import Delta, StateView
 from tallyio.strategies.liquidation_route import SaleQuote, banned_pools, graph_router
 
@@ -40,6 +41,7 @@ _Path = tuple[Hop, ...]
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     paths: tuple[_Path, ...]  # fewest hops first, as the layered search prefers on a tie
+    quotes: tuple[HopQuote, ...]  # each path's quote on the pools below (path_quote)
     low: int
     high: int
     pools: tuple[tuple[str, Any], ...]  # (pool address, the value the paths were found on)
@@ -67,8 +69,8 @@ class PreparedRouter:
         if found is None or not found.low <= amount_in <= found.high or not _same(view, found):
             return self.full(view, token_in, token_out, amount_in, exclude)
         best: tuple[int, _Path] | None = None
-        for path in found.paths:
-            out = quote_route(view, path, amount_in)
+        for path, quote in zip(found.paths, found.quotes, strict=True):
+            out = quote(amount_in)
             if out and (best is None or out > best[0]):
                 best = (out, path)
         if best is None:
@@ -105,7 +107,8 @@ class PreparedRouter:
         ordered = tuple(sorted(paths, key=len))
         pools = {h.pool for p in ordered for h in p}
         values = tuple((a, view.get(pool_key(a))) for a in sorted(pools))
-        self._prepared[(tin, tout, exclude)] = _Prepared(ordered, low, most, values)
+        quotes = tuple(path_quote(view, p) for p in ordered)
+        self._prepared[(tin, tout, exclude)] = _Prepared(ordered, quotes, low, most, values)
 
     def forget(self, deltas: Iterable[Delta]) -> None:
         """Drop every prepared pair if any pool moved: a path it missed could win now."""
