@@ -26,6 +26,7 @@ from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
 from tallyio.protocols.aave_v3_math import AaveMathError, percent_mul
 from tallyio.protocols.venus_liquidator import VenusLiquidator, liquidator_seizure
+from tallyio.state.lending_keys import close_factor_key
 from tallyio.state.positions import (
     AaveMarketRef,
     VenusRef,
@@ -272,7 +273,8 @@ class VenusLiquidation(_LendingLiquidation):
     """Liquidations on one Venus core pool (liquidateBorrow, then redeem of the seized vTokens).
 
     Sized at the next block: liquidateBorrow accrues the borrowed and the collateral market
-    first. The close factor (Comptroller.closeFactorMantissa) comes from config. With a
+    first. The close factor (Comptroller.closeFactorMantissa) is the state's (the config's
+    where the state has none). With a
     `liquidator` (the comptroller's liquidatorContract, as on BNB Chain) the plan goes through
     it and is sized on what it leaves us: the seizure less the treasury's cut of the bonus,
     redeemed after the treasury's own redeem.
@@ -308,6 +310,12 @@ class VenusLiquidation(_LendingLiquidation):
                 best = better(best, self._pair(view, block, account, b.vtoken, c.vtoken))
         return best
 
+    def _close_factor(self, view: StateView) -> int:
+        """The comptroller's closeFactorMantissa as the state follows it (snapshot, then
+        NewCloseFactor events); the configured one where the state has none."""
+        followed = view.get(close_factor_key(self.market))
+        return int(followed) if followed is not None else self.config.venus_close_factor
+
     def _pair(
         self, view: StateView, block: BlockContext, account: Any, borrowed: str, coll: str
     ) -> Candidate | None:
@@ -324,9 +332,9 @@ class VenusLiquidation(_LendingLiquidation):
         ratio = venus.div_exp(venus.mul_exp(c.liquidation_incentive, b.price),
                               venus.mul_exp(c.price, c.exchange_rate))  # fmt: skip
         seize_cap = ((c.vtoken_balance + 1) * venus.EXP_SCALE - 1) // ratio if ratio else 0
-        hi = min(venus.max_close(b.borrow_balance, self.config.venus_close_factor), seize_cap)
+        cf = self._close_factor(view)
+        hi = min(venus.max_close(b.borrow_balance, cf), seize_cap)
         coll_market = accrued[reserve_key("venus", self.market, coll)].state
-        cf = self.config.venus_close_factor
 
         def model(x: int) -> tuple[int, int] | None:
             try:

@@ -341,3 +341,29 @@ def test_venus_choice_matches_the_exhaustive_optimum(seed: int) -> None:
     net = opp.net_profit(block.gas_price)
     assert net >= optimum * 99 // 100, (net, optimum)
     assert opp.strategy == "venus_liquidation"
+
+
+def test_venus_repays_within_the_close_factor_the_state_follows() -> None:
+    """A comptroller whose close factor the state follows (snapshot, NewCloseFactor) at 10%
+    caps the repayment there, though the config says 50%."""
+    from tallyio.state.lending_keys import close_factor_key
+
+    for seed in range(40):
+        rng = random.Random(500 + seed)
+        pools = _pools(rng, 3_000_000)
+        user = _addr(8)
+        view, entries = _venus_view(rng, pools, user, rng.uniform(0.8, 0.95))
+        strategy = VenusLiquidation(VENUS_REF, _config(pools))
+        wide = strategy.evaluate([user], view, _block())
+        entries[close_factor_key(COMPTROLLER)] = 10**17
+        narrow = strategy.evaluate([user], StateView(entries), _block())
+        if wide and narrow:
+            break
+    else:
+        raise AssertionError("no seed liquidated under both close factors")
+    account = entries[account_key("venus", COMPTROLLER, user)]
+    debt = narrow[0].detail["debt_asset"]
+    vtoken = next(m.vtoken for m in VENUS_REF.markets if m.underlying.lower() == debt.lower())
+    owed = next(p.borrow_principal for p in account.positions if p.vtoken == vtoken)
+    assert narrow[0].detail["amount"] <= owed * 11 // 100  # 10% of the debt (+ its accrual)
+    assert wide[0].detail["amount"] > narrow[0].detail["amount"]
