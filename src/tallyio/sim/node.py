@@ -29,16 +29,8 @@ from eth_utils import to_checksum_address
 
 from tallyio.chain.rpc import HttpTransport, call
 from tallyio.sim.block import complete_header
-from tallyio.sim.fork import (
-    BALANCE_OF,
-    DEFAULT_BLOCK_TIME,
-    READER,
-    ForkSimulator,
-    NextBlock,
-    NodeBacked,
-    SimTx,
-    SimulationError,
-)
+from tallyio.sim.fork import BALANCE_OF, READER, ForkSimulator, NextBlock, SimulationError
+from tallyio.sim.node_backed import DEFAULT_BLOCK_TIME, NodeBacked, SimTx
 from tallyio.sim.outcome import Outcome, SimLog, TxResult, decode_revert
 
 # A contract the request puts at an unused address: BALANCE(owner) as one word. Its code is
