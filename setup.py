@@ -14,6 +14,9 @@ setup(
                 f"{FASTMATH}/v3.h",
                 f"{FASTMATH}/aave.h",
                 f"{FASTMATH}/balancer.h",
+                f"{FASTMATH}/v3_glue.h",
+                f"{FASTMATH}/aave_glue.h",
+                f"{FASTMATH}/balancer_glue.h",
             ],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-missing-field-initializers"],
         )
