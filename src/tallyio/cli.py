@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_user_error(exc: BaseException) -> bool:
     from tallyio.api.cli import ApiCliError
+    from tallyio.app.session import StateDriftError
     from tallyio.devnet.deployer import DeployError
     from tallyio.devnet.node import DevnetError
     from tallyio.journal.backends import JournalError
@@ -163,6 +164,7 @@ def _is_user_error(exc: BaseException) -> bool:
         DeployError,
         ToolNotFoundError,
         JournalError,
+        StateDriftError,  # a restart loads a fresh snapshot (docs/operations.md)
     )
     try:
         from tallyio.app.config import ConfigError

@@ -15,8 +15,15 @@ from typing import Any
 
 from tallyio.app.report import LiveReport
 from tallyio.app.runner import EngineOptions, Running, build_devnet_engine
+from tallyio.state.store import StateInvariantError
 
 Beside = Callable[[Running], AbstractAsyncContextManager[Any]]  # runs beside the engine
+
+
+class StateDriftError(RuntimeError):
+    """The market state fell out of step with the chain (an event it cannot apply exactly: a
+    price source it never saw, a reorg deeper than it keeps, a market it does not know). The
+    run stops rather than act on a wrong state; a restart loads a fresh snapshot."""
 
 
 async def settle(running: Running, *, grace: float = 0.3, limit: float = 30.0) -> None:
@@ -54,8 +61,14 @@ async def run_session(
             if beside is not None:
                 await stack.enter_async_context(beside(running))
             await _drive(running, scenario, until)
+    except StateInvariantError as exc:
+        raise StateDriftError(
+            f"the market state fell out of step with the chain at block "
+            f"{running.engine.state.block} ({exc}); restart to load a fresh snapshot: "
+            "the journal keeps everything recorded so far"
+        ) from exc
     finally:
-        await running.close()
+        await running.close()  # in-flight submissions land and are journaled first
     return running
 
 
@@ -72,4 +85,6 @@ async def _drive(
     finally:
         if not task.done():
             task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        (ended,) = await asyncio.gather(task, return_exceptions=True)
+    if isinstance(ended, Exception):  # the engine failed while a scenario ran: say so
+        raise ended
