@@ -45,7 +45,7 @@ from bench.parts.arbitrage_market import tail_market, tail_tokens
 from bench.parts.liquidation import Recorder, SigningExecutor, signing_submit
 from tallyio.app.arbitrage import PricedArbitrage, arbitrage_config
 from tallyio.app.devnet_market import DevnetMarket
-from tallyio.app.runner import deploy_executor
+from tallyio.app.runner import deploy_executor, freeze_heap
 from tallyio.app.strategies import MIN_PROFIT_BPS
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
@@ -97,6 +97,7 @@ async def _engine(
     sim = ForkSimulator(manifest["rpc_url"])
     pipeline, submit = signing_submit(manifest, client, market.chain_id, sim, rec)
     engine = Engine(state, [strategy], submit, market.context(10**9), metrics=rec)
+    freeze_heap()  # as the runner does once the engine is built
     return engine, pipeline, strategy, build_s
 
 

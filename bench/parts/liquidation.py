@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 from bench.parts.liquidation_book import synthetic_entries
 from tallyio.app.devnet_market import DevnetMarket
 from tallyio.app.routing import Submitter
-from tallyio.app.runner import DEVNET_CAPS, deploy_executor
+from tallyio.app.runner import DEVNET_CAPS, deploy_executor, freeze_heap
 from tallyio.app.strategies import build_strategies
 from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
@@ -221,6 +221,7 @@ async def _engine(
     )
     pipeline, submit = signing_submit(manifest, client, market.chain_id, sim, rec)
     engine = Engine(state, strategies, submit, market.context(10**9), metrics=rec)
+    freeze_heap()  # as the runner does once the engine is built
     return engine, pipeline
 
 

@@ -10,6 +10,7 @@ other chain live mode needs an unlocked keystore, which this devnet runner refus
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ class Running:
         await self.client.close()
         if self.journal is not None:
             self.journal.close()
+        gc.unfreeze()  # what freeze_heap kept out of collections may go now
 
 
 def build_gate(options: EngineOptions, chain_id: int, metrics: Any = None) -> RiskGate | None:
@@ -172,6 +174,15 @@ def make_pipeline(
     nonces = NonceManager(client, chain_id=chain_id, address=signer.address,
                           sign=signer.sign_transaction, send_raw=send_raw)  # fmt: skip
     return PublicMempoolExecutor(client, sim, nonces, **common)
+
+
+def freeze_heap() -> None:
+    """Move what is alive now (the snapshot's state, the books, the strategies: alive for the
+    whole run) out of the cyclic collector's generations: its full collections would otherwise
+    walk them all and pause the event path for milliseconds (at 100k borrowers the bench's
+    worst event took 14.7 ms without this, 7.1 ms with it). Freed values still go by refcount."""
+    gc.collect()
+    gc.freeze()
 
 
 async def build_devnet_engine(
@@ -256,6 +267,7 @@ async def build_engine(
                     clock=SystemClock(), block_time=options.block_time)  # fmt: skip
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip
+    freeze_heap()
     return Running(engine, collector, market, client, executor, journal, pipeline,
                    closers=[*(backruns.closers if backruns else []), *_sim_closers(pipeline)],
                    mempool=backruns.mempool if backruns else None)  # fmt: skip
