@@ -93,6 +93,8 @@ def name_custom(selector: bytes, body: bytes) -> str | None:
 
 def name_string(reason: str) -> str:
     """An Error(string) reason with the protocol's meaning beside a known code."""
+    if not reason:
+        return 'Error("") (a require or revert with an empty reason)'
     if reason in AAVE_CODES:
         return f"{reason} (Aave: {AAVE_CODES[reason].lower().replace('_', ' ')})"
     if reason in V3_CODES:

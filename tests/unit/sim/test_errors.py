@@ -48,6 +48,7 @@ def test_named_reasons() -> None:
     assert name_custom(b"\x12\x34\x56\x78", b"") is None
     assert decode_revert(b"\x12\x34\x56\x78") == "custom error 0x12345678"
     assert name_string("45") == "45 (Aave: health factor not below threshold)"
+    assert name_string("") == 'Error("") (a require or revert with an empty reason)'
     assert name_string("SPL") == "SPL (Uniswap V3: price limit out of range)"
     assert name_string("ERC20: transfer amount exceeds balance") == (
         "ERC20: transfer amount exceeds balance"
