@@ -1,4 +1,4 @@
-# Types of the C extension built from _fastmath/module.c (see uniswap_v3_fast, aave_v3_fast).
+# Types of the C extension built from _fastmath_c/module.c (see the *_fast.py modules).
 from collections.abc import Callable, Mapping
 
 from tallyio.protocols.aave_v3 import AccountData, EModeCategory, ReserveData, UserAccount
