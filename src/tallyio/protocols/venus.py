@@ -1,7 +1,8 @@
 """Venus core pool (Compound v2 family, venus-protocol 10.x) account and liquidation math, exact.
 
 Mirrors ExponentialNoError (Exp mantissas scaled by 1e18, every product truncated), the legacy
-JumpRateModel, VToken.accrueInterest / exchangeRateStored / borrowBalanceStored,
+JumpRateModel, VToken.accrueInterest / exchangeRateStored / borrowBalanceStored and
+redeemFresh's fee (Comptroller.treasuryPercent of the redeemed underlying),
 ComptrollerLens._calculateAccountPosition (getAccountLiquidity weighs collateral by each
 market's liquidation threshold at the spot price; getBorrowingPower by its collateral factor at
 the DeviationBoundedOracle's prices), ComptrollerLens._calculateSeizeTokens and the checks of
@@ -60,6 +61,7 @@ __all__ = [
     "mul_exp",
     "mul_scalar_truncate",
     "mul_scalar_truncate_add_uint",
+    "redeem_fee",
     "split_liquidation_incentive",
     "truncate",
 ]
@@ -230,6 +232,17 @@ def borrow_balance_stored(principal: int, interest_index: int, borrow_index: int
     if principal == 0:
         return 0
     return principal * borrow_index // interest_index
+
+
+def redeem_fee(redeem_amount: int, treasury_percent: int = 0) -> tuple[int, int]:
+    """VToken.redeemFresh's fee: (to the comptroller's treasuryAddress, to the receiver).
+
+    With Comptroller.treasuryPercent non-zero, redeemAmount * treasuryPercent / 1e18 (floored)
+    goes to the treasury and the receiver gets the rest; cash falls by the whole redeemAmount."""
+    if not 0 <= treasury_percent <= EXP_SCALE:
+        raise ValueError(f"treasuryPercent {treasury_percent} outside [0, 1e18]")  # subUInt fails
+    fee = redeem_amount * treasury_percent // EXP_SCALE
+    return fee, redeem_amount - fee
 
 
 def chainlink_underlying_price(answer: int, feed_decimals: int, token_decimals: int) -> int:

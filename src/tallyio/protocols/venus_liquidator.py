@@ -7,8 +7,9 @@ the caller its share, and redeems the treasury's share in the same transaction (
 goes to the ProtocolShareReserve). That redeem moves the collateral market's cash and supply
 before the caller redeems its own vTokens, so the caller's redeem sees the rate after it.
 
-Redeems here take no fee: the comptroller's treasuryPercent (a redeem fee) is zero, as the
-rest of this package's Venus model assumes.
+Every redeem pays the comptroller's redeem fee (treasuryPercent, venus.redeem_fee) to its
+treasuryAddress, the Liquidator's own included: the share reserve gets the treasury's redeem less
+that fee, the caller its own less it. The market's cash falls by the whole amount either way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tallyio.protocols.venus import (
     MarketState,
     exchange_rate_stored,
     mul_scalar_truncate,
+    redeem_fee,
     split_liquidation_incentive,
 )
 
@@ -39,40 +41,51 @@ class LiquidatorSeizure:
 
     treasury_tokens: int  # vTokens the Liquidator keeps and redeems for the share reserve
     liquidator_tokens: int  # vTokens the caller receives
-    treasury_underlying: int  # underlying the treasury's redeem took out (0 if it failed)
+    treasury_underlying: int  # underlying the share reserve got (redeem less its fee; 0: failed)
     market: MarketState  # the collateral market after the treasury's redeem
     redeemed: int  # underlying the caller's redeem of all its vTokens pays (the rate after)
+    redeem_fees: int = 0  # underlying both redeems paid the comptroller's treasuryAddress
 
 
-def redeem_fresh(market: MarketState, redeem_tokens: int) -> tuple[MarketState, int] | None:
+def redeem_fresh(
+    market: MarketState, redeem_tokens: int, treasury_percent: int = 0
+) -> tuple[MarketState, int] | None:
     """VToken.redeemFresh for `redeem_tokens` in an accrued market: (market after, underlying
-    paid), or None where the market cannot pay it out (the contract reverts)."""
+    paid to the redeemer, the comptroller's `treasury_percent` fee taken), or None where the
+    market cannot pay it out (the contract reverts)."""
     amount = mul_scalar_truncate(exchange_rate_stored(market), redeem_tokens)
     if amount > market.cash:
         return None
     after = replace(
         market, cash=market.cash - amount, total_supply=market.total_supply - redeem_tokens
     )
-    return after, amount
+    return after, redeem_fee(amount, treasury_percent)[1]
 
 
 def liquidator_seizure(
-    collateral: MarketState, seize_tokens: int, liquidation_incentive: int, treasury_percent: int
+    collateral: MarketState,
+    seize_tokens: int,
+    liquidation_incentive: int,
+    treasury_percent: int,
+    redeem_fee_percent: int = 0,
 ) -> LiquidatorSeizure | None:
     """Liquidator.liquidateBorrow after the seizure of `seize_tokens`, and the caller's redeem.
 
     `collateral` is the collateral market accrued to the block and, when the debt is in the same
-    market, with the repay already in its cash and out of its borrows. None when the caller's
-    redeem cannot be paid out. A treasury redeem the market cannot pay is left pending by the
-    Liquidator (try/catch): nothing moves then."""
+    market, with the repay already in its cash and out of its borrows. `treasury_percent` is the
+    Liquidator's (its cut of the bonus), `redeem_fee_percent` the comptroller's treasuryPercent
+    (the fee on each redeem). None when the caller's redeem cannot be paid out. A treasury
+    redeem the market cannot pay is left pending by the Liquidator (try/catch): nothing moves
+    then."""
     ours, theirs = split_liquidation_incentive(
         seize_tokens, liquidation_incentive, treasury_percent
     )
     market, taken = collateral, 0
-    treasury = redeem_fresh(collateral, ours) if ours else None
+    treasury = redeem_fresh(collateral, ours, redeem_fee_percent) if ours else None
     if treasury is not None:
         market, taken = treasury
-    caller = redeem_fresh(market, theirs)
+    caller = redeem_fresh(market, theirs, redeem_fee_percent)
     if caller is None:
         return None
-    return LiquidatorSeizure(ours, theirs, taken, market, caller[1])
+    fees = collateral.cash - caller[0].cash - taken - caller[1]
+    return LiquidatorSeizure(ours, theirs, taken, market, caller[1], fees)
