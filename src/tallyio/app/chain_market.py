@@ -7,7 +7,8 @@ one block, a few batched multicall rounds:
          configuration word); PoolAddressesProvider.getPool / getPriceOracle; the oracle's
          getSourceOfAsset; FLASHLOAN_PREMIUM_TOTAL; the e-mode categories that exist (1..32).
   Venus  Comptroller.getAllMarkets -> underlying, decimals, initialExchangeRateMantissa (VToken
-         storage slot 7); oracle, closeFactorMantissa; the feed behind the ResilientOracle:
+         storage slot 7); oracle, closeFactorMantissa, treasuryPercent (the redeem fee; the
+         state reads and follows it too); the feed behind the ResilientOracle:
          getOracle(asset, MAIN) -> ChainlinkOracle.tokenConfigs(asset).
   feeds  AnswerUpdated comes from a Chainlink proxy's aggregator(), or from the feed itself when
          it has none (the devnet's settable feeds).
@@ -168,7 +169,8 @@ def _no_aave() -> tuple[AaveMarketRef, dict[str, Any], list[PriceTarget]]:
 
 
 def _no_venus() -> tuple[VenusRef, dict[str, Any], list[PriceTarget]]:
-    return VenusRef("", ()), {"comptroller": "", "close_factor": 0, "markets": {}}, []
+    return VenusRef("", ()), {"comptroller": "", "close_factor": 0, "treasury_percent": 0,
+                              "markets": {}}, []  # fmt: skip
 
 
 async def _tokens(r: _Reader, assets: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -252,7 +254,8 @@ async def _venus(
 ) -> tuple[VenusRef, dict[str, Any], list[PriceTarget]]:
     comp = str(cfg.comptroller).lower()
     head = await r.need([(comp, calldata(s)) for s in
-                         ("getAllMarkets()", "oracle()", "closeFactorMantissa()")])  # fmt: skip
+                         ("getAllMarkets()", "oracle()", "closeFactorMantissa()",
+                          "treasuryPercent()")])  # fmt: skip
     (vtokens,) = decode(["address[]"], head[0])
     vtokens, oracle = [str(v).lower() for v in vtokens], _address(head[1])
     under = [_address(x) for x in await r.read([(v, calldata("underlying()")) for v in vtokens])]
@@ -271,7 +274,10 @@ async def _venus(
             notes.append(f"venus market {m.vtoken}: no Chainlink feed found; price read at start")
             continue
         targets.append(PriceTarget(feed, "venus", comp, m.vtoken, feed_decimals, m.decimals))
+    if _uint(head[3]):
+        notes.append(f"venus: every redeem pays the treasury {_uint(head[3])} / 1e18")
     section = {"comptroller": comp, "oracle": oracle, "close_factor": _uint(head[2]),
+               "treasury_percent": _uint(head[3]),
                "markets": {m.vtoken: {"vtoken": m.vtoken, "underlying": m.underlying,
                                       "underlying_decimals": m.decimals,
                                       "initial_exchange_rate": m.initial_exchange_rate}

@@ -4,7 +4,7 @@ Aave V3.0 (`@aave/core-v3` 1.19.x) PoolConfigurator events that change what the 
 liquidation math reads (collateral parameters, the liquidation protocol fee, active / paused,
 e-mode categories and an asset's category), AaveOracle.AssetSourceUpdated, and the Venus v10
 Diamond comptroller's SetterFacet events for a market's collateral factor, liquidation threshold
-and incentive (per pool id) and the global close factor.
+and incentive (per pool id), the global close factor and treasury percent (the redeem fee).
 
 Not decoded here because no exact model reads them: ReserveFrozen (V3.0 liquidations run on a
 frozen reserve), ReserveFactorChanged (rates arrive with ReserveDataUpdated), caps, debt
@@ -44,6 +44,8 @@ V_NEW_LIQUIDATION_INCENTIVE: Final = topic0(
     "NewLiquidationIncentive(uint96,address,uint256,uint256)"
 )
 V_NEW_CLOSE_FACTOR: Final = topic0("NewCloseFactor(uint256,uint256)")
+# _setTreasuryData also emits NewTreasuryGuardian / NewTreasuryAddress: no model reads those.
+V_NEW_TREASURY_PERCENT: Final = topic0("NewTreasuryPercent(uint256,uint256)")
 
 AAVE_CONFIGURATOR_TOPICS: Final = (
     COLLATERAL_CONFIGURATION_CHANGED, LIQUIDATION_PROTOCOL_FEE_CHANGED, RESERVE_ACTIVE,
@@ -52,7 +54,7 @@ AAVE_CONFIGURATOR_TOPICS: Final = (
 AAVE_ORACLE_TOPICS: Final = (ASSET_SOURCE_UPDATED,)
 VENUS_CONFIG_TOPICS: Final = (
     V_NEW_COLLATERAL_FACTOR, V_NEW_LIQUIDATION_THRESHOLD, V_NEW_LIQUIDATION_INCENTIVE,
-    V_NEW_CLOSE_FACTOR,
+    V_NEW_CLOSE_FACTOR, V_NEW_TREASURY_PERCENT,
 )  # fmt: skip
 
 
@@ -130,4 +132,11 @@ def decode_close_factor(log: Log) -> int:
     """NewCloseFactor: the new closeFactorMantissa."""
     if log.topics[0] != V_NEW_CLOSE_FACTOR:
         raise EventDecodeError(f"topic {log.topics[0]} is not NewCloseFactor")
+    return words(log, 2)[1]
+
+
+def decode_treasury_percent(log: Log) -> int:
+    """NewTreasuryPercent: the comptroller's new treasuryPercent (the redeem fee, 1e18)."""
+    if log.topics[0] != V_NEW_TREASURY_PERCENT:
+        raise EventDecodeError(f"topic {log.topics[0]} is not NewTreasuryPercent")
     return words(log, 2)[1]

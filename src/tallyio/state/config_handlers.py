@@ -5,7 +5,8 @@ threshold and bonus, protocol fee), its active / paused flags and e-mode categor
 e-mode categories themselves, as `setConfiguration` / `configureEModeCategory` store them; the
 AaveOracle's AssetSourceUpdated re-points an asset at another feed (prices.py keeps every feed's
 latest answer, so the new price is known at once). Venus: the comptroller's core-pool collateral
-factor, liquidation threshold and incentive per market, and the close factor.
+factor, liquidation threshold and incentive per market, the close factor and the treasury
+percent (the fee every redeem pays).
 
 Events from other addresses (another market's configurator, another Aave fork's) change nothing.
 """
@@ -25,6 +26,7 @@ from tallyio.state.lending_keys import (
     close_factor_key,
     emode_key,
     reserve_key,
+    treasury_percent_key,
 )
 from tallyio.state.prices import feed_key, price_key, source_key
 from tallyio.state.store import Handler, StateInvariantError, StateView
@@ -128,8 +130,14 @@ class _VenusConfigHandlers:
             return []
         return [(close_factor_key(self.comptroller), cev.decode_close_factor(log))]
 
+    def treasury_percent(self, log: Log, view: StateView) -> Changes:
+        if log.address.lower() != self.comptroller:
+            return []
+        return [(treasury_percent_key(self.comptroller), cev.decode_treasury_percent(log))]
+
     def handlers(self) -> dict[str, Handler]:
         out: dict[str, Handler] = {t: self.market for t in cev.VENUS_CONFIG_TOPICS[:3]}
+        out[cev.V_NEW_TREASURY_PERCENT] = self.treasury_percent
         return out | {cev.V_NEW_CLOSE_FACTOR: self.close_factor}
 
 

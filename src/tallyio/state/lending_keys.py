@@ -87,6 +87,11 @@ def close_factor_key(comptroller: str) -> tuple[str, str, str]:
     return ("close_factor", "venus", comptroller.lower())
 
 
+def treasury_percent_key(comptroller: str) -> tuple[str, str, str]:
+    """Comptroller.treasuryPercent (1e18): the fee every vToken redeem pays its treasury."""
+    return ("treasury_percent", "venus", comptroller.lower())
+
+
 def add_balance(balance: int, delta: int, log: Log) -> int:
     out = balance + delta
     if out < 0:

@@ -21,7 +21,7 @@ from tallyio.chain.rpc import RpcCall, RpcClient
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import lending_events as ev
 from tallyio.protocols import venus
-from tallyio.state.lending_keys import close_factor_key
+from tallyio.state.lending_keys import close_factor_key, treasury_percent_key
 from tallyio.state.positions import (
     AaveMarketRef,
     AaveReserveRef,
@@ -179,8 +179,10 @@ async def load_venus(r: Reader, ref: VenusRef, accounts: Sequence[str]) -> dict[
     calls += [(ref.comptroller, calldata("markets(address)", m.vtoken)) for m in ref.markets]
     calls += [(ref.oracle, calldata("getUnderlyingPrice(address)", m.vtoken)) for m in ref.markets]
     calls.append((ref.comptroller, calldata("closeFactorMantissa()")))
+    calls.append((ref.comptroller, calldata("treasuryPercent()")))
     got, k = await r.words(calls), len(VENUS_MARKET_READS)
-    out[close_factor_key(comp)] = got[-1][0]
+    out[close_factor_key(comp)] = got[-2][0]
+    out[treasury_percent_key(comp)] = got[-1][0]
     model_at = [f"0x{got[i * k + k - 1][0]:040x}" for i in range(len(ref.markets))]
     models = await r.words([(a, calldata(s)) for a in model_at for s in RATE_MODEL_READS])
     n = len(ref.markets)

@@ -7,6 +7,7 @@ Keys (addresses lowercase):
   ("reserve", "venus", comptroller, vt) -> VenusMarket
   ("account", "venus", comptroller, a)  -> VenusAccount
   ("close_factor", "venus", comptroller) -> Comptroller.closeFactorMantissa
+  ("treasury_percent", "venus", comptroller) -> Comptroller.treasuryPercent (redeem fee)
   prices.price_key(...)                 -> oracle price; prices.CLOCK_KEY -> (block, timestamp)
 
 An account appears the first time an event moves its balances (borrower discovery); the Aave
