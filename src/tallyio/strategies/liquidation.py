@@ -26,7 +26,7 @@ from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
 from tallyio.protocols.aave_v3_math import AaveMathError, percent_mul
 from tallyio.protocols.venus_liquidator import VenusLiquidator, liquidator_seizure
-from tallyio.state.lending_keys import close_factor_key
+from tallyio.state.lending_keys import close_factor_key, treasury_percent_key
 from tallyio.state.positions import (
     AaveMarketRef,
     VenusRef,
@@ -274,10 +274,10 @@ class VenusLiquidation(_LendingLiquidation):
 
     Sized at the next block: liquidateBorrow accrues the borrowed and the collateral market
     first. The close factor (Comptroller.closeFactorMantissa) is the state's (the config's
-    where the state has none). With a
-    `liquidator` (the comptroller's liquidatorContract, as on BNB Chain) the plan goes through
-    it and is sized on what it leaves us: the seizure less the treasury's cut of the bonus,
-    redeemed after the treasury's own redeem.
+    where the state has none); so is the redeem fee (Comptroller.treasuryPercent, 0 if absent).
+    With a `liquidator` (the comptroller's liquidatorContract, as on BNB Chain) the plan goes
+    through it and is sized on what it leaves us: the seizure less the treasury's cut of the
+    bonus, redeemed after the treasury's own redeem.
     """
 
     name = "venus_liquidation"
@@ -332,7 +332,7 @@ class VenusLiquidation(_LendingLiquidation):
         ratio = venus.div_exp(venus.mul_exp(c.liquidation_incentive, b.price),
                               venus.mul_exp(c.price, c.exchange_rate))  # fmt: skip
         seize_cap = ((c.vtoken_balance + 1) * venus.EXP_SCALE - 1) // ratio if ratio else 0
-        cf = self._close_factor(view)
+        cf, fee = self._close_factor(view), int(view.get(treasury_percent_key(self.market)) or 0)
         hi = min(venus.max_close(b.borrow_balance, cf), seize_cap)
         coll_market = accrued[reserve_key("venus", self.market, coll)].state
 
@@ -344,7 +344,7 @@ class VenusLiquidation(_LendingLiquidation):
             except (venus.ComptrollerError, ZeroDivisionError):
                 return None
             repaid_in = x if coll == borrowed else 0  # the repay lands in the same market
-            got = self._redeemed(coll_market, repaid_in, r.seize_tokens, c)
+            got = self._redeemed(coll_market, repaid_in, r.seize_tokens, c, fee)
             return None if got is None else (x, got)
 
         pair = (self.underlying[borrowed], self.underlying[coll])
@@ -353,17 +353,18 @@ class VenusLiquidation(_LendingLiquidation):
         return None if found is None else replace(found, target=coll)
 
     def _redeemed(
-        self, market: venus.MarketState, repaid_in: int, seize_tokens: int, c: venus.AccountAsset
-    ) -> int | None:
-        """The underlying our redeem of the seized vTokens pays; None if the market cannot."""
+        self, market: venus.MarketState, repaid_in: int, seize_tokens: int,
+        c: venus.AccountAsset, fee: int = 0,
+    ) -> int | None:  # fmt: skip
+        """The underlying our redeem of the seized vTokens pays us, less the comptroller's
+        redeem fee (`fee`, its treasuryPercent); None if the market cannot pay it out."""
         if self.liquidator is None:
             got = venus.mul_scalar_truncate(c.exchange_rate, seize_tokens)  # redeemFresh
-            return None if got > market.cash + repaid_in else got
+            return None if got > market.cash + repaid_in else venus.redeem_fee(got, fee)[1]
         market = replace(market, cash=market.cash + repaid_in,
                          total_borrows=market.total_borrows - repaid_in)  # fmt: skip
-        split = liquidator_seizure(
-            market, seize_tokens, c.liquidation_incentive, self.liquidator.treasury_percent
-        )
+        split = liquidator_seizure(market, seize_tokens, c.liquidation_incentive,
+                                   self.liquidator.treasury_percent, fee)  # fmt: skip
         return None if split is None else split.redeemed
 
     def _holds(self, view: StateView, user: str, assets: set[str]) -> bool:
