@@ -14,7 +14,7 @@ from tallyio.core.events import Block, Log, Reorg
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import config_events as cev
 from tallyio.protocols import venus
-from tallyio.protocols.events import EventDecodeError
+from tallyio.protocols.events import EventDecodeError, topic0
 from tallyio.protocols.lending_events import ANSWER_UPDATED
 from tallyio.state.positions import (
     AaveMarketRef,
@@ -141,6 +141,21 @@ def test_venus_setters_change_the_core_pool_only() -> None:
         65 * 10**16, 72 * 10**16, 108 * 10**16)  # fmt: skip
     assert got.state == before.state
     assert s.get(("close_factor", "venus", COMP)) == 6 * 10**17
+
+
+def test_venus_treasury_percent_from_the_comptroller_only() -> None:
+    """_setTreasuryData's NewTreasuryPercent sets the redeem fee; its guardian and address
+    events, and another comptroller's, change nothing."""
+    s, key = state(), ("treasury_percent", "venus", COMP)
+    other = log(STRANGER, (cev.V_NEW_TREASURY_PERCENT,), ["uint256"] * 2, [0, 10**17])
+    assert s.apply(other) == [] and s.get(key) is None
+    guardian = log(COMP, (topic0("NewTreasuryGuardian(address,address)"),), ["address"] * 2,
+                   [STRANGER, FEED2])  # fmt: skip
+    assert s.apply(guardian) == []
+    s.apply(log(COMP, (cev.V_NEW_TREASURY_PERCENT,), ["uint256"] * 2, [0, 5 * 10**16]))
+    assert s.get(key) == 5 * 10**16
+    with pytest.raises(EventDecodeError, match="NewTreasuryPercent"):
+        cev.decode_treasury_percent(replace(other, topics=(cev.V_NEW_CLOSE_FACTOR,)))
 
 
 def test_a_reorg_rewinds_a_configuration_change() -> None:

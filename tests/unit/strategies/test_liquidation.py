@@ -367,3 +367,33 @@ def test_venus_repays_within_the_close_factor_the_state_follows() -> None:
     owed = next(p.borrow_principal for p in account.positions if p.vtoken == vtoken)
     assert narrow[0].detail["amount"] <= owed * 11 // 100  # 10% of the debt (+ its accrual)
     assert wide[0].detail["amount"] > narrow[0].detail["amount"]
+
+
+def test_venus_sizes_the_redeem_net_of_the_comptroller_fee() -> None:
+    """The comptroller's treasuryPercent the state follows (snapshot, NewTreasuryPercent) takes
+    its cut of the redeem: at the same repayment (a 1% close factor caps both) we expect
+    exactly the fee-less redeem less venus.redeem_fee's cut; a state without the entry is 0."""
+    from tallyio.state.lending_keys import close_factor_key, treasury_percent_key
+
+    fee = 7 * 10**16 + 1
+    for seed in range(40):
+        rng = random.Random(700 + seed)
+        pools = _pools(rng, 3_000_000)
+        user = _addr(8)
+        _, entries = _venus_view(rng, pools, user, rng.uniform(0.8, 0.95))
+        entries[close_factor_key(COMPTROLLER)] = 10**16
+        strategy = VenusLiquidation(VENUS_REF, _config(pools))
+        plain = strategy.evaluate([user], StateView(entries), _block())
+        zero = strategy.evaluate([user], StateView({**entries, treasury_percent_key(
+            COMPTROLLER): 0}), _block())  # fmt: skip
+        taxed = strategy.evaluate([user], StateView({**entries, treasury_percent_key(
+            COMPTROLLER): fee}), _block())  # fmt: skip
+        if plain and taxed and plain[0].detail["amount"] == taxed[0].detail["amount"]:
+            break
+    else:
+        raise AssertionError("no seed liquidated at the same repayment with and without a fee")
+    assert [o.detail for o in zero] == [o.detail for o in plain]
+    p, t = plain[0].detail, taxed[0].detail
+    assert (p["debt_asset"], p["collateral_asset"]) == (t["debt_asset"], t["collateral_asset"])
+    assert t["seized"] == venus.redeem_fee(p["seized"], fee)[1] < p["seized"]
+    assert taxed[0].expected_profit < plain[0].expected_profit
