@@ -285,6 +285,9 @@ class VenusLiquidation(_LendingLiquidation):
     # The Liquidator's own work on top of the direct call (VAI checks, the split, the treasury's
     # redeem and transfer to the share reserve): 970,633 - 709,342 gas in the forge fork suite.
     LIQUIDATOR_GAS: Final = 262_000
+    # A redeem fee's transfer to the comptroller's treasury (a new balance slot) and RedeemFee,
+    # on the devnet: +34,389 gas direct, +44,878 through the Liquidator (both redeems pay it).
+    REDEEM_FEE_GAS: Final = (35_000, 45_000)
 
     def __init__(
         self, ref: VenusRef, config: LiquidationConfig, accounts: Iterable[str] = (), *,
@@ -349,6 +352,7 @@ class VenusLiquidation(_LendingLiquidation):
 
         pair = (self.underlying[borrowed], self.underlying[coll])
         gas = self.config.gas.venus_liquidation + (self.LIQUIDATOR_GAS if self.liquidator else 0)
+        gas += self.REDEEM_FEE_GAS[self.liquidator is not None] if fee else 0
         found = size_pair(self.config, view, block, pair, hi, model, gas)
         return None if found is None else replace(found, target=coll)
 
