@@ -42,7 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.parts.arbitrage_market import tail_market, tail_tokens
-from bench.parts.liquidation import Recorder, SigningExecutor, signing_submit
+from bench.parts.liquidation import (
+    Recorder,
+    SigningExecutor,
+    first_signed,
+    percentile,
+    signing_submit,
+)
 from tallyio.app.arbitrage import PricedArbitrage, arbitrage_config
 from tallyio.app.devnet_market import DevnetMarket
 from tallyio.app.runner import deploy_executor, freeze_heap
@@ -51,7 +57,7 @@ from tallyio.chain import ChainClient, build_client
 from tallyio.chain.reorg import block_from_rpc
 from tallyio.collectors.node import log_from_rpc
 from tallyio.core.engine import Engine
-from tallyio.core.events import Block, BlockEnd, Log, Reorg
+from tallyio.core.events import Block, Log, Reorg
 from tallyio.core.opportunity import BlockContext
 from tallyio.devnet import deploy
 from tallyio.devnet.context import attach
@@ -124,25 +130,6 @@ def _rewind(engine: Engine, strategy: PricedArbitrage, before: Block, block: Blo
     strategy._whole, strategy._carry = False, set()
 
 
-async def _sample(engine: Engine, pipeline: SigningExecutor, block: Block, logs: list[Log]
-                  ) -> float | None:  # fmt: skip
-    await engine.handle(block)
-    signed = len(pipeline.signed)
-    start = time.perf_counter()
-    for log in logs:
-        await engine.handle(log)
-    await engine.handle(BlockEnd(block.chain_id, block.number, block.hash))
-    await engine.drain()
-    if len(pipeline.signed) == signed:
-        return None
-    return pipeline.signed[signed][0] - start
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _ms(seconds: float) -> float:
     return round(seconds * 1_000, 4)
 
@@ -182,7 +169,7 @@ async def _measure_size(
     missed = 0
     for i in range(WARMUP + SAMPLES):
         rec.take()
-        latency = await _sample(engine, pipeline, block, logs)
+        latency = await first_signed(engine, pipeline, block, logs)
         taken = rec.take()
         if i == 0:
             screened = len(inner.index.screen([pair]))
@@ -198,7 +185,7 @@ async def _measure_size(
             stages[stage].append(taken.get(stage, 0.0))
         stages["fees"][-1] = taken.get("prepare", 0.0) - taken.get("simulate", 0.0)
     p50 = {k: statistics.median(v) for k, v in stages.items()}
-    e2e = _pct(latencies, 0.5) if latencies else float("nan")
+    e2e = percentile(latencies, 0.5) if latencies else float("nan")
     through = len(inner.index.through(pair))
     out = {
         "synthetic_pools": n,
@@ -211,7 +198,7 @@ async def _measure_size(
         "missed": missed,
         "opportunities_per_event": engine.stats.opportunities // (WARMUP + SAMPLES),
         "event_to_signed_tx_p50_ms": _ms(e2e),
-        "event_to_signed_tx_p99_ms": _ms(_pct(latencies, 0.99)) if latencies else None,
+        "event_to_signed_tx_p99_ms": _ms(percentile(latencies, 0.99)) if latencies else None,
         "stages_p50_ms": {k: _ms(v) for k, v in p50.items()},
         "cycles_through_event_pool": through,
         "cycles_screened_per_s": round(through / p50["strategy"]),

@@ -252,9 +252,11 @@ def _rewind(engine: Engine, before: Block, block: Block) -> None:
             s.sync(engine.state.view)
 
 
-async def _sample(
+async def first_signed(
     engine: Engine, pipeline: SigningExecutor, block: Block, logs: list[Log]
 ) -> float | None:
+    """Seconds from handing the engine `block`'s first log to its first signed transaction
+    (None: nothing signed), as the node collector delivers the block."""
     await engine.handle(block)
     signed = len(pipeline.signed)
     start = time.perf_counter()
@@ -283,7 +285,7 @@ def _fork_parity(
     return {"plans": len(last), "equal": all(same) and bool(same)}
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -306,7 +308,7 @@ async def _measure_size(
         if isinstance(pipeline.simulator, NodeSimulator):
             pipeline.simulator.forget()  # a new block's header: asked for on the path, as live
         quoted = len(pipeline.quoted)
-        latency = await _sample(engine, pipeline, block, logs)
+        latency = await first_signed(engine, pipeline, block, logs)
         taken = rec.take()
         _rewind(engine, before, block)
         engine.prepare()  # the idle time after the block before, as the engine gives it
@@ -332,8 +334,8 @@ async def _measure_size(
         "missed": missed,
         "opportunities_per_event": found,
         "prepared_sale_quotes_per_event": prepared,
-        "p50_ms": _ms(_pct(latencies, 0.5)) if latencies else None,
-        "p99_ms": _ms(_pct(latencies, 0.99)) if latencies else None,
+        "p50_ms": _ms(percentile(latencies, 0.5)) if latencies else None,
+        "p99_ms": _ms(percentile(latencies, 0.99)) if latencies else None,
         "max_ms": _ms(max(latencies)) if latencies else None,
         "stages_p50_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
         "simulator": SIMULATOR,
@@ -351,7 +353,7 @@ async def _eth_call_ms(manifest: dict[str, Any], client: ChainClient) -> dict[st
         start = time.perf_counter()
         await client.request("eth_call", call)
         times.append(time.perf_counter() - start)
-    return {"p50_ms": _ms(_pct(times, 0.5)), "p99_ms": _ms(_pct(times, 0.99))}
+    return {"p50_ms": _ms(percentile(times, 0.5)), "p99_ms": _ms(percentile(times, 0.99))}
 
 
 async def _measure(manifest: dict[str, Any], sizes: Sequence[int]) -> dict[str, Any]:
