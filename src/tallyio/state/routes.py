@@ -45,7 +45,6 @@ __all__ = [
     "path_quote",
     "pool_kind",
     "pool_tokens",
-    "quote_route",
     "route_actions",
 ]
 
@@ -200,15 +199,10 @@ class Route:
         return tuple(h.pool for h in self.hops)
 
 
-def quote_route(view: StateView, hops: Iterable[Hop], amount_in: int) -> int | None:
-    """Exact output of a path at the state in `view`, each pool quoted at its current state
-    (a path through one pool twice is refused: None)."""
-    return path_quote(view, hops)(amount_in)
-
-
 def path_quote(view: StateView, hops: Iterable[Hop]) -> HopQuote:
-    """`quote_route(view, hops, ·)` with each pool read and its side found once: for quoting
-    one path at many amounts on one state."""
+    """The exact output of a path at the state in `view`, as a function of the input: each pool
+    read and its side found once, for quoting one path at many amounts on one state (a path
+    through one pool twice, or through something not a pool, quotes None)."""
     seen: set[str] = set()
     steps: list[HopQuote] = []
     for hop in hops:

@@ -82,3 +82,22 @@ def test_other_kinds_go_through_amount_out() -> None:
     for amount in (-1, 0, 1, 10**18, 10**40):
         _same(curve, A, B, amount)
         _same(curve, A, A, amount)
+
+
+def test_path_quote_chains_the_hops_and_refuses_a_pool_twice() -> None:
+    from tallyio.state.pools import pool_key
+    from tallyio.state.routes import Hop, path_quote
+    from tallyio.state.store import StateView
+
+    ab, bc = _v2(10**21, 2 * 10**21, 30), V2Pool("0x" + "ee" * 20, B, C, 10**21, 10**21, 30)
+    view = StateView({pool_key(ab.address): ab, pool_key(bc.address): bc})
+    first = Hop(ab.address, A.lower(), B.lower(), "uniswap_v2", 30)
+    second = Hop(bc.address, B.lower(), C.lower(), "uniswap_v2", 30)
+    quote = path_quote(view, (first, second))
+    for amount in (0, 1, 10**18, 10**24):
+        one = amount_out(ab, A, B, amount)
+        assert quote(amount) == (amount_out(bc, B, C, one) if one else None)
+    back = Hop(ab.address, B.lower(), A.lower(), "uniswap_v2", 30)
+    assert path_quote(view, (first, back))(10**18) is None  # one pool twice
+    gone = Hop("0x" + "ff" * 20, A.lower(), B.lower(), "uniswap_v2", 30)
+    assert path_quote(view, (gone,))(10**18) is None  # not a pool in this state
