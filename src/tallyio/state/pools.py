@@ -19,7 +19,7 @@ zero for WITHDRAW / DEPOSIT, the managed balance's change for UPDATE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -212,28 +212,16 @@ def on_balancer_swap(log: Log, view: StateView) -> Changes:
     if balancer_vault_key(log.address) not in view:
         return []
     swap = decode_balancer_swap(log)
-    pool = _weighted_pool(view, swap.pool_id)
-    if pool is None:
-        return []
-    balances = list(pool.balances)
-    balances[pool.index(swap.token_in)] += swap.amount_in
-    balances[pool.index(swap.token_out)] -= swap.amount_out
-    return [(pool_key(pool.address), _with_balances(pool, balances))]
+    moves = ((swap.token_in, swap.amount_in), (swap.token_out, -swap.amount_out))
+    return _balances_moved(view, swap.pool_id, moves)
 
 
 def on_pool_balance_changed(log: Log, view: StateView) -> Changes:
     if balancer_vault_key(log.address) not in view:
         return []
     change = decode_pool_balance_changed(log)
-    pool = _weighted_pool(view, change.pool_id)
-    if pool is None:
-        return []
-    balances = list(pool.balances)
-    for token, delta, fee in zip(
-        change.tokens, change.deltas, change.protocol_fee_amounts, strict=True
-    ):
-        balances[pool.index(token)] += delta - fee
-    return [(pool_key(pool.address), _with_balances(pool, balances))]
+    net = [d - f for d, f in zip(change.deltas, change.protocol_fee_amounts, strict=True)]
+    return _balances_moved(view, change.pool_id, zip(change.tokens, net, strict=True))
 
 
 def on_pool_balance_managed(log: Log, view: StateView) -> Changes:
@@ -241,11 +229,17 @@ def on_pool_balance_managed(log: Log, view: StateView) -> Changes:
     if balancer_vault_key(log.address) not in view:
         return []
     e = decode_pool_balance_managed(log)
-    pool = _weighted_pool(view, e.pool_id)
+    return _balances_moved(view, e.pool_id, ((e.token, e.cash_delta + e.managed_delta),))
+
+
+def _balances_moved(view: StateView, pool_id: str, moves: Iterable[tuple[str, int]]) -> Changes:
+    """A weighted pool's balances after the vault moved `moves` (token, delta) in or out."""
+    pool = _weighted_pool(view, pool_id)
     if pool is None:
         return []
     balances = list(pool.balances)
-    balances[pool.index(e.token)] += e.cash_delta + e.managed_delta
+    for token, delta in moves:
+        balances[pool.index(token)] += delta
     return [(pool_key(pool.address), _with_balances(pool, balances))]
 
 
