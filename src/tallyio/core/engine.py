@@ -397,9 +397,10 @@ def _guarded(name: str, start: Callable[[], Any], timed: Callable[[str], Any]) -
             steps = start()
         if steps is None:
             return
+        done = object()
         while True:
             with timed("idle"):
-                if next(steps, StopIteration) is StopIteration:
+                if next(steps, done) is done:
                     return
             yield
     except Exception:  # idle work is an optimisation: its failure must not stop us
