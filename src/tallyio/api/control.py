@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from tallyio.api.journal_view import JournalReader, JournalView
@@ -133,12 +133,7 @@ class StaticControl:
             self._pump = asyncio.create_task(self._run_pump(), name="journal-tail")
 
     async def _run_pump(self) -> None:
-        while True:
-            try:
-                await self._pump_once()
-            except Exception:  # a bad poll must not end the feed; the next one may work
-                log.exception("journal tail poll failed")
-            await asyncio.sleep(self.poll_interval)
+        await poll_forever(self._pump_once, self.poll_interval, "journal tail")
 
     async def _pump_once(self) -> None:
         if self.heads is not None and await self.heads.poll():
@@ -156,3 +151,14 @@ class StaticControl:
                 await self._pump
         if self.heads is not None:
             await self.heads.close()
+
+
+async def poll_forever(poll: Callable[[], Awaitable[None]], interval: float, what: str) -> None:
+    """`poll()` every `interval` seconds until cancelled; a failed poll is logged and the next
+    one tried (a bad poll must not end a live feed)."""
+    while True:
+        try:
+            await poll()
+        except Exception:
+            log.exception("%s poll failed", what)
+        await asyncio.sleep(interval)

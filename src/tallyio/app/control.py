@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Any
 
-from tallyio.api.control import Event, EventHub, ReadOnlyError, UnknownNameError
+from tallyio.api.control import Event, EventHub, ReadOnlyError, UnknownNameError, poll_forever
 from tallyio.api.journal_view import JournalView
 from tallyio.api.tail import HeadWatcher
 from tallyio.app.runner import Running
@@ -194,12 +194,7 @@ class RunningControl:
             self._pump = asyncio.create_task(self._run_pump(), name="engine-control")
 
     async def _run_pump(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except Exception:  # a bad poll must not end the feed; the next one may work
-                log.exception("engine control poll failed")
-            await asyncio.sleep(self.poll_interval)
+        await poll_forever(self.poll, self.poll_interval, "engine control")
 
     async def poll(self) -> None:
         moved = await self.heads.poll()
