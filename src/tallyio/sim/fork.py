@@ -43,6 +43,7 @@ from tallyio.sim.node_backed import NodeBacked as NodeBacked
 from tallyio.sim.node_backed import SimTx as SimTx
 from tallyio.sim.node_backed import calldata_floor as calldata_floor
 from tallyio.sim.outcome import Outcome, SimLog, SimulationError, TxResult, decode_revert
+from tallyio.sim.overrides import FeedOverride
 
 SPEC_ID = "Cancun"  # the newest fork revm 8 knows; later forks change no gas a swap pays
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]
@@ -147,15 +148,24 @@ class Fork:
         self._balances: dict[tuple[str | None, str], int] = {}
         self.broken = False
 
-    def run(self, txs: Sequence[SimTx], profit_token: str | None, beneficiary: str) -> Outcome:
-        """Execute `txs` in order from the block state, measure, and forget the changes."""
+    def run(
+        self, txs: Sequence[SimTx], profit_token: str | None, beneficiary: str,
+        overrides: Sequence[FeedOverride] = (),
+    ) -> Outcome:  # fmt: skip
+        """Execute `txs` in order from the block state, measure, and forget the changes.
+        `overrides`: feeds answering a fixed price for this run only."""
         if not txs:
             raise ValueError("nothing to simulate")
-        before = self.balance(profit_token, beneficiary)
+        before = self.balance(profit_token, beneficiary)  # the block's, cached before overriding
+        undo = _Undo()
         try:
-            steps, after = self._run_layered(txs, profit_token, beneficiary)
-        except _LayerError:
-            steps, after = self._run_in_one_journal(txs, profit_token, beneficiary)
+            self._override(overrides, undo)
+            try:
+                steps, after = self._run_layered(txs, profit_token, beneficiary)
+            except _LayerError:
+                steps, after = self._run_in_one_journal(txs, profit_token, beneficiary)
+        finally:
+            self._put_back(undo)
         fees = 0
         if profit_token is None:
             payer = beneficiary.lower()
@@ -236,6 +246,29 @@ class Fork:
             undo.slots.setdefault((address, index), original)
             with self._isolated():
                 self._evm.insert_account_storage(address, index, present)
+
+    def _override(self, overrides: Sequence[FeedOverride], undo: _Undo) -> None:
+        """Lay each feed's FixedFeed code and its two slots into the cache, noting in `undo`
+        what they replace (an override of the same feed twice: the later one answers)."""
+        for o in overrides:
+            address = o.feed.lower()
+            with self._isolated():
+                old = self._evm.basic(address)
+                slots = {i: self._evm.storage(address, i) for i in o.storage()}
+            undo.infos.setdefault(address, old)
+            for index, value in slots.items():
+                undo.slots.setdefault((address, index), value)
+            code = o.code()
+            info = pyrevm.AccountInfo(  # type: ignore[call-arg]  # see _copy
+                balance=old.balance, nonce=old.nonce, code_hash=keccak(code), code=code
+            )
+            try:
+                self._write_info(address, info)
+            except _LayerError as exc:
+                raise SimulationError(f"could not override the feed at {o.feed}") from exc
+            for index, value in o.storage().items():
+                with self._isolated():
+                    self._evm.insert_account_storage(address, index, value)
 
     def _write_info(self, address: str, info: pyrevm.AccountInfo) -> None:
         with self._isolated():
@@ -384,14 +417,16 @@ class ForkSimulator(NodeBacked):
         beneficiary: str,
         block: int | None = None,
         header: Mapping[str, Any] | None = None,
+        overrides: Sequence[FeedOverride] = (),
     ) -> Outcome:
         """`txs` in order in the next block, each seeing the state the earlier ones left and
         paying the gas it would pay there (cold accesses, SSTORE against its own start).
         `profit` is the beneficiary's change over the whole sequence; `steps` hold each tx.
         Should a step's writes not fit the fork's cache, every step runs in one journal
         instead: outputs and profit stay exact, later steps' gas reads low (warm accesses).
-        `header`: block's header when the caller has it (see `at_block`)."""
-        return self._fork_for(block, header).run(txs, profit_token, beneficiary)
+        `header`: block's header when the caller has it (see `at_block`). `overrides`: price
+        feeds answering a fixed price for this run only (sim/overrides.py)."""
+        return self._fork_for(block, header).run(txs, profit_token, beneficiary, overrides)
 
     def warm(
         self,

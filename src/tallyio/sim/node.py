@@ -32,6 +32,7 @@ from tallyio.sim.block import complete_header
 from tallyio.sim.fork import BALANCE_OF, READER, ForkSimulator, NextBlock, SimulationError
 from tallyio.sim.node_backed import DEFAULT_BLOCK_TIME, NodeBacked, SimTx
 from tallyio.sim.outcome import Outcome, SimLog, TxResult, decode_revert
+from tallyio.sim.overrides import FeedOverride, state_overrides
 
 # A contract the request puts at an unused address: BALANCE(owner) as one word. Its code is
 # PUSH20 <owner> BALANCE PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN.
@@ -116,16 +117,18 @@ class NodeSimulator(NodeBacked):
         beneficiary: str,
         block: int | None = None,
         header: Mapping[str, Any] | None = None,
+        overrides: Sequence[FeedOverride] = (),
     ) -> Outcome:
         """`txs` in order in the block after `block` (default: the latest), as the fork
         simulator runs them; `profit` is the beneficiary's change over the whole sequence.
-        One round trip when `header` is block's whole header (or block's was seen before)."""
+        One round trip when `header` is block's whole header (or block's was seen before).
+        `overrides`: price feeds answering a fixed price in this request only."""
         number = self._number(block, header)
         whole = header if complete_header(header, number) else None
         nxt = self._cached(number, None if whole is None else str(whole["hash"]))
         if nxt is None:
             nxt = self.next_block(self._header(number, whole))
-        body = self.request(txs, profit_token, beneficiary, number, nxt)
+        body = self.request(txs, profit_token, beneficiary, number, nxt, overrides)
         answer = self._rpc("eth_simulateV1", *body)
         return self.outcome(answer, txs, profit_token, beneficiary, number, nxt.gas_limit)
 
@@ -136,6 +139,7 @@ class NodeSimulator(NodeBacked):
         beneficiary: str,
         block: int,
         header: Mapping[str, Any] | None = None,
+        overrides: Sequence[FeedOverride] = (),
     ) -> Outcome:
         """The same, on the event loop: one round trip when `header` is block's whole header
         (eth_getBlockByNumber's, or `rpc_header` of an engine head that carries the miner and
@@ -147,7 +151,7 @@ class NodeSimulator(NodeBacked):
             if header is None:
                 header = await self._arpc("eth_getBlockByNumber", hex(block), False)
             nxt = self.next_block(header)
-        body = self.request(txs, profit_token, beneficiary, block, nxt)
+        body = self.request(txs, profit_token, beneficiary, block, nxt, overrides)
         answer = await self._arpc("eth_simulateV1", *body)
         return self.outcome(answer, txs, profit_token, beneficiary, block, nxt.gas_limit)
 
@@ -168,11 +172,12 @@ class NodeSimulator(NodeBacked):
         return nxt
 
     def request(
-        self, txs: Sequence[SimTx], token: str | None, owner: str, block: int, nxt: NextBlock
-    ) -> tuple[dict[str, Any], str]:
+        self, txs: Sequence[SimTx], token: str | None, owner: str, block: int, nxt: NextBlock,
+        overrides: Sequence[FeedOverride] = (),
+    ) -> tuple[dict[str, Any], str]:  # fmt: skip
         if not txs:
             raise ValueError("nothing to simulate")
-        state: dict[str, Any] = {}
+        state: dict[str, Any] = state_overrides(overrides)
         if token is None:
             state[ETH_READER] = {"code": _ETH_CODE.format(owner=owner.lower().removeprefix("0x"))}
         read = _read_call(token, owner)

@@ -13,6 +13,7 @@ import requests
 
 from tallyio.sim.block import complete_header
 from tallyio.sim.outcome import Outcome, SimulationError
+from tallyio.sim.overrides import FeedOverride
 
 DEFAULT_BLOCK_TIME = 12
 TX_BASE_GAS = 21_000
@@ -59,14 +60,15 @@ class NodeBacked:
 
     def simulate(
         self, tx: SimTx, profit_token: str | None, beneficiary: str, block: int | None = None,
-        header: Mapping[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None, overrides: Sequence[FeedOverride] = (),
     ) -> Outcome:  # fmt: skip
         """`tx` as the next transaction after `block` (default: the latest block)."""
-        return self.simulate_sequence([tx], profit_token, beneficiary, block, header)
+        return self.simulate_sequence([tx], profit_token, beneficiary, block, header, overrides)
 
     def simulate_sequence(
         self, txs: Sequence[SimTx], profit_token: str | None, beneficiary: str,
         block: int | None = None, header: Mapping[str, Any] | None = None,
+        overrides: Sequence[FeedOverride] = (),
     ) -> Outcome:  # fmt: skip
         raise NotImplementedError
 
