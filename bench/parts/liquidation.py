@@ -157,6 +157,7 @@ def signing_submit(
         rec.mark = time.perf_counter()
         return await submitter(group, block)
 
+    submit.presimulate = submitter.presimulate  # type: ignore[attr-defined]
     return pipeline, submit
 
 
@@ -220,7 +221,8 @@ async def _engine(
         else ForkSimulator(manifest["rpc_url"])
     )
     pipeline, submit = signing_submit(manifest, client, market.chain_id, sim, rec)
-    engine = Engine(state, strategies, submit, market.context(10**9), metrics=rec)
+    engine = Engine(state, strategies, submit, market.context(10**9), metrics=rec,
+                    presimulate=getattr(submit, "presimulate", None))  # fmt: skip
     freeze_heap()  # as the runner does once the engine is built
     return engine, pipeline
 
@@ -272,17 +274,26 @@ async def first_signed(
 def _fork_parity(
     manifest: dict[str, Any], owner: str, last: list[tuple[Approved, Quote]]
 ) -> dict[str, Any]:
-    """The last sample's signed plans run again on the pyrevm fork, each behind the ones
-    signed before it: the same step (gas, output, logs) and the same profit it adds."""
+    """The last sample's signed plans run again on the pyrevm fork of the event's block, each
+    behind the ones signed before it: the same profit it adds (to the wei), and the same step
+    (gas, output, logs) for those simulated on the event's path; an armed plan's step is its
+    pre-simulation's, at its armed answer, so its gas there is shown beside the real one."""
     fork, prior, same = ForkSimulator(manifest["rpc_url"]), list[SimTx](), list[bool]()
+    gas: list[tuple[int, int]] = []
     for a, q in last:
         tx, token = SimTx(owner, a.executor, a.calldata), a.plan.profit_token
         both = fork.simulate_sequence([*prior, tx], token, a.executor, q.block)
         base = fork.simulate_sequence(prior, token, a.executor, q.block).profit if prior else 0
         got = q.outcome
-        same.append(got.steps[-1] == both.steps[-1] and got.profit == both.profit - base)
+        ok = got.profit == both.profit - base
+        if a.presimulated is None or prior:
+            ok = ok and got.steps[-1] == both.steps[-1]
+        else:
+            gas.append((got.steps[-1].gas_used, both.steps[-1].gas_used))
+        same.append(ok)
         prior.append(tx)
-    return {"plans": len(last), "equal": all(same) and bool(same)}
+    return {"plans": len(last), "equal": all(same) and bool(same),
+            "armed_gas_presimulated_vs_real": gas}  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -311,7 +322,8 @@ async def _measure_size(
         latency = await first_signed(engine, pipeline, block, logs)
         taken = rec.take()
         _rewind(engine, before, block)
-        engine.prepare()  # the idle time after the block before, as the engine gives it
+        await engine.idle()  # the idle time after the block before, as the engine gives it
+        rec.take()  # the idle step's own simulations (arming) are not the event's
         if i < WARMUP:
             continue
         if latency is None:

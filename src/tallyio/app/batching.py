@@ -38,10 +38,10 @@ Unit = tuple[Opportunity, tuple[Opportunity, ...]]  # what is sent, and the grou
 
 def units(group: Sequence[Opportunity]) -> list[Unit]:
     """The group as sent: batches that save gas, the rest as they were, in the group's order
-    (a unit goes where its best part was)."""
+    (a unit goes where its best part was). A pre-simulated plan goes as it was simulated."""
     order = {id(o): i for i, o in enumerate(group)}
-    out: list[Unit] = []
-    for opp in batch(group):
+    out: list[Unit] = [(o, (o,)) for o in group if o.presimulated is not None]  # as simulated
+    for opp in batch([o for o in group if o.presimulated is None]):
         parts: tuple[Opportunity, ...] = tuple(opp.detail["parts"]) if "batch" in opp.detail else ()
         if parts and opp.gas_estimate < sum(p.gas_estimate for p in parts):
             out.append((opp, parts))

@@ -19,9 +19,11 @@ from typing import Any, Protocol
 from tallyio.app.batching import submit_batched
 from tallyio.chain.reorg import rpc_header
 from tallyio.core.engine import plan_key
-from tallyio.core.opportunity import BlockContext, Kind, Opportunity
+from tallyio.core.opportunity import BlockContext, Contingent, Kind, Opportunity
 from tallyio.execution.fees import FeePolicy
 from tallyio.execution.pipeline import Approved, Pipeline, Status, Submission
+from tallyio.sim.outcome import Outcome
+from tallyio.sim.overrides import FeedOverride
 from tallyio.strategies.backrun import leading_tx
 
 __all__ = ["NO_BACKRUN_PATH", "NO_LEADING_TX", "BackrunPath", "Submitter", "is_backrun"]
@@ -80,7 +82,15 @@ class Submitter:
         approved = self.approved(opp, block, self.backrun_policy or self.policy)
         return await self.backruns.execute_backrun(approved, user)
 
+    async def presimulate(self, c: Contingent, block: BlockContext) -> Outcome:
+        """The engine's `presimulate`: `c`'s plan run ahead with its feed's answer in place."""
+        approved = self.approved(c.opportunity, block, self.policy)
+        header = None if block.head is None else rpc_header(block.head)
+        overrides = [FeedOverride(c.feed, c.answer, c.decimals)]
+        return await self.pipeline.presimulate(approved, overrides, header)
+
     def approved(self, opp: Opportunity, block: BlockContext, policy: FeePolicy) -> Approved:
         return Approved(opp.plan, self.executor, opp.expected_profit, opp.gas_estimate,
                         block.block + 1, fee_policy=policy, eth_price=opp.eth_price,
-                        strategy=opp.strategy, plan_id=plan_key(opp))  # fmt: skip
+                        strategy=opp.strategy, plan_id=plan_key(opp),
+                        presimulated=opp.presimulated)  # fmt: skip

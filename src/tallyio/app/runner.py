@@ -264,6 +264,7 @@ async def build_engine(
                     gate=gate, journal=journal, metrics=options.metrics,
                     listeners=options.listeners,
                     preview=backruns.preview if backruns else None,
+                    presimulate=submit.presimulate,
                     clock=SystemClock(), block_time=options.block_time)  # fmt: skip
     collector = NodeCollector(client, market.chain_id, start=head,
                               poll_interval=options.poll_interval)  # fmt: skip

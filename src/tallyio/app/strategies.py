@@ -63,12 +63,14 @@ def build_strategies(
         MonitoredLiquidation(
             AaveV3Liquidation(market.aave, config, aave_accounts),
             LendingMonitor(market.aave, state.get, aave_accounts, ts),
+            market.targets,
         ),
         MonitoredLiquidation(
             VenusLiquidation(
                 market.venus, config, venus_accounts, liquidator=market.venus_liquidator
             ),
             LendingMonitor(market.venus, state.get, venus_accounts, ts),
+            market.targets,
         ),
         PricedArbitrage.build(market, graph, MIN_PROFIT_BPS),
     ]

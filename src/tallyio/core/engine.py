@@ -16,6 +16,11 @@ with a view of the state after it: `preview` (the edge) simulates it and gives i
 applied to an overlay of the state, never to the state itself.
 After acting on a block, strategies that have one get idle time (`prepare(view, block)`:
 pre-sizing from a watch list) once that block's submissions are done or `IDLE_WAIT` passed.
+Then, with a `presimulate` plug, strategies that have them give `contingencies(view, block)`:
+plans sized for a feed answer that has not come; each is simulated ahead with that answer in
+place and handed back (`arm(contingent, outcome)`). At a block's end a strategy's `early`
+(armed plans the block's answers made good, each carrying its pre-simulated outcome) is acted
+on first, before every strategy's `process`, so those sign without a simulation on the way.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any, Protocol
 from tallyio.core.clock import Clock
 from tallyio.core.describe import StageTimer, describe, jsonable, result_dict
 from tallyio.core.events import Block, BlockEnd, Event, Log, PendingTx, Reorg
-from tallyio.core.opportunity import BlockContext, Opportunity
+from tallyio.core.opportunity import BlockContext, Contingent, Opportunity
 from tallyio.core.queue import OpportunityQueue, conflict_groups, plan_key
 from tallyio.state.prices import clock_log
 from tallyio.state.store import Delta, MarketState, StateView
@@ -41,7 +46,11 @@ Submit = Callable[[Sequence[Opportunity], BlockContext], Awaitable[Sequence[Any]
 ContextFn = Callable[[Block, StateView], BlockContext]
 Listener = Callable[[str, dict[str, Any]], None]
 Preview = Callable[[PendingTx], Awaitable[Sequence[Log]]]  # a pending tx's logs, if mined next
+Presimulate = Callable[[Contingent, BlockContext], Awaitable[Any]]  # its plan's outcome, ahead
 IDLE_WAIT = 0.05  # seconds a block's submissions get before idle work may take the GIL
+# Loop turns the early submissions get before the full pass: one reaches the pipeline's send
+# task, the next signs and starts the send (a journal write on the way takes a thread, longer).
+EARLY_YIELDS = 3
 
 
 class EngineStrategy(Protocol):
@@ -90,11 +99,12 @@ class Engine:
         context: ContextFn, *, gate: Gate | None = None, journal: Any = None,
         metrics: Any = None, listeners: Sequence[Listener] = (), preview: Preview | None = None,
         clock: Clock | None = None, block_time: float | None = None,
+        presimulate: Presimulate | None = None,
     ) -> None:  # fmt: skip
         self.state, self.strategies, self.submit = state, list(strategies), submit
         self.context, self.gate, self.journal, self.metrics = context, gate, journal, metrics
         self.listeners = list(listeners)
-        self.preview = preview
+        self.preview, self.presimulate = preview, presimulate
         self.stats = EngineStats()
         self.block: BlockContext | None = None
         self._header: Block | None = None
@@ -141,7 +151,10 @@ class Engine:
                                      head=self._header)  # fmt: skip
                 self._measure_lag(self._header)
             if event.head:
-                self._idle(self._act(self._strategize()))
+                early = self._act(self._early())
+                for _ in range(EARLY_YIELDS if early else 0):
+                    await asyncio.sleep(0)  # they sign before the full pass holds the loop
+                self._idle([*early, *self._act(self._strategize())])
         elif isinstance(event, Reorg):
             self.stats.reorgs += 1
             self._deltas += self.state.apply(event)
@@ -201,6 +214,22 @@ class Engine:
         for opp in found:
             self._count("opportunities_total", opp.strategy)
         self._act(found)
+
+    def _early(self) -> list[Opportunity]:
+        """Strategies' `early` opportunities on this block's deltas (the deltas stay for
+        `_strategize`)."""
+        if self.block is None:
+            return []
+        found: list[Opportunity] = []
+        with self._timed("strategy"):
+            for s in self.strategies:
+                early = getattr(s, "early", None)
+                if early is not None and self.enabled.get(s.name, True):
+                    found += early(self._deltas, self.state.view, self.block)
+        self.stats.opportunities += len(found)
+        for opp in found:
+            self._count("opportunities_total", opp.strategy)
+        return found
 
     def _strategize(self) -> list[Opportunity]:
         deltas, self._deltas = self._deltas, []
@@ -262,7 +291,7 @@ class Engine:
             for _ in steps:
                 pass
 
-    def _preparations(self) -> Iterator[Iterator[None]]:
+    def _preparations(self) -> Iterator[Iterator[Any]]:
         """Each enabled strategy's idle work as steps: a strategy's `prepare` may return an
         iterator (one step a unit of work) or do it all and return None. A failure ends only
         that strategy's idle work: it is an optimisation and must not stop the engine."""
@@ -285,12 +314,39 @@ class Engine:
         block ends this step (its own idle step starts after it is acted on)."""
         if acting:
             await asyncio.wait(acting, timeout=IDLE_WAIT)
+        await self.idle()
+
+    async def idle(self) -> None:
+        """The idle work on the current state: each strategy's `prepare` steps, then arming
+        (its contingencies simulated ahead), yielding between steps; a new block ends it."""
         header = self._header
         for steps in self._preparations():
             for _ in steps:
                 await asyncio.sleep(0)
                 if self._header is not header:
                     return
+        for s in self.strategies:
+            if self._header is not header:
+                return
+            if hasattr(s, "contingencies") and self.enabled.get(s.name, True):
+                await self._arm(s, header)
+
+    async def _arm(self, s: Any, header: Block | None) -> None:
+        """Simulate `s`'s contingencies ahead (one at a time, the loop free between them) and
+        hand each outcome back; a new block ends it."""
+        if self.presimulate is None or self.block is None:
+            return
+        block = self.block
+        for contingent in _guarded(s.name, partial(s.contingencies, self.state.view, block),
+                                   self._timed):  # fmt: skip
+            try:
+                outcome = await self.presimulate(contingent, block)
+            except Exception:  # arming is an optimisation: its failure must not stop us
+                log.exception("engine: %s: a contingency could not be simulated", s.name)
+                continue
+            if self._header is not header:
+                return
+            s.arm(contingent, outcome)
 
     def _refusal(self, opp: Opportunity) -> str:
         """Why `opp` may not go now ("" if it may). One that touches nothing but what a
@@ -390,8 +446,9 @@ class Engine:
         return StageTimer(self.metrics, stage)
 
 
-def _guarded(name: str, start: Callable[[], Any], timed: Callable[[str], Any]) -> Iterator[None]:
-    """A strategy's idle work as steps, each timed as "idle"; an exception is logged and ends it."""
+def _guarded(name: str, start: Callable[[], Any], timed: Callable[[str], Any]) -> Iterator[Any]:
+    """A strategy's idle work as steps, each timed as "idle", yielding what each step gives;
+    an exception is logged and ends it."""
     try:
         with timed("idle"):
             steps = start()
@@ -400,8 +457,9 @@ def _guarded(name: str, start: Callable[[], Any], timed: Callable[[str], Any]) -
         done = object()
         while True:
             with timed("idle"):
-                if next(steps, done) is done:
-                    return
-            yield
+                value = next(steps, done)
+            if value is done:
+                return
+            yield value
     except Exception:  # idle work is an optimisation: its failure must not stop us
         log.exception("engine: %s.prepare failed", name)

@@ -42,6 +42,9 @@ class Opportunity:
     notional_usd: int = 0  # whole USD moved (largest leg), for risk limits
     flash_loan_usd: int = 0  # whole USD borrowed by flash loan, for risk limits
     detail: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The simulator's Outcome of this very plan (its minProfit aside), run ahead of the event on
+    # a state that differed only in one feed's answer (a Contingent); None: simulate as usual.
+    presimulated: Any = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))
@@ -63,6 +66,19 @@ class Opportunity:
 
     def conflicts(self, other: Opportunity) -> bool:
         return self.chain_id == other.chain_id and not self.touches.isdisjoint(other.touches)
+
+
+@dataclass(frozen=True, slots=True)
+class Contingent:
+    """An opportunity sized on a state that has not happened: `feed` answering `answer` (in its
+    `decimals`). The engine simulates it ahead with that answer overridden (idle time) and hands
+    the outcome back to the strategy, which may then act on the real event without waiting for
+    a simulation (strategies/armed.py)."""
+
+    opportunity: Opportunity
+    feed: str
+    answer: int
+    decimals: int
 
 
 @dataclass(frozen=True, slots=True)

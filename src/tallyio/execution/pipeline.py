@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any, ClassVar
 
 from eth_utils import to_checksum_address
@@ -47,6 +48,7 @@ from tallyio.journal import JournalStore
 from tallyio.sim.fork import SimTx, SimulationError
 from tallyio.sim.node import NodeSimulator, Simulator
 from tallyio.sim.outcome import Outcome
+from tallyio.sim.overrides import FeedOverride
 
 log = logging.getLogger(__name__)
 DEFAULT_FEE_POLICY = FeePolicy()
@@ -75,6 +77,10 @@ class Approved:
     eth_price: int = ETH  # profit-token base units worth one ETH
     strategy: str = ""
     plan_id: str = ""  # derived from executor, calldata and target block when empty
+    # The Outcome of this plan simulated ahead with one feed's answer overridden (strategies/
+    # armed.py), its profit re-priced exactly on the real state as `expected_profit`: used in
+    # place of a simulation on the event's path when the plan goes first in its group.
+    presimulated: Outcome | None = field(default=None, repr=False, compare=False)
     calldata: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -218,9 +224,14 @@ class Pipeline:
         known: dict[_SeqKey, Outcome] | None = None,
     ) -> Quote | Submission:  # fmt: skip
         block = int(header["number"], 16)
+        ahead = a.presimulated if not prior else None
         try:
             with self.metrics.timed(self.mode, "simulate"):
-                outcome = await self._simulate(a, block, prior, known, header)
+                outcome = (
+                    await self._simulate(a, block, prior, known, header)
+                    if ahead is None
+                    else Outcome.of(ahead.steps, a.expected_profit, block)  # re-priced exactly
+                )
         except SimulationError as exc:
             return await self._reject(a, f"simulator failed: {exc}", block, None)
         base = next_base(ParentHeader.from_rpc(header), self.fee_params)
@@ -236,12 +247,30 @@ class Pipeline:
                                "strategy": a.strategy, "target_block": a.target_block,
                                "expected_profit": a.expected_profit,
                                "gas_estimate": a.gas_estimate, "gas_cost": verdict.gas_cost,
-                               "net_profit": verdict.net_profit,
-                               "calldata": a.calldata})  # fmt: skip
+                               "net_profit": verdict.net_profit, "calldata": a.calldata,
+                               **({} if ahead is None else {"presimulated": {
+                                   "block": ahead.block, "profit": ahead.profit}})})  # fmt: skip
         if fees is None or not verdict.go:
             return await self._reject(a, verdict.reason or "", block, outcome, verdict.net_profit)
         target = max(a.target_block, block + 1)
         return Quote(block, target, outcome, fees, limit, verdict)
+
+    async def presimulate(
+        self, a: Approved, overrides: Sequence[FeedOverride], header: dict[str, Any] | None = None
+    ) -> Outcome:
+        """`a` alone as the next transaction with `overrides` in place (idle time: a plan sized
+        for a feed answer that has not come yet), on the fork or the node."""
+        if header is None:
+            header = await self.node.request("eth_getBlockByNumber", ["latest", False])
+        block, tx, token, sim = int(header["number"], 16), self._sim_tx(a), a.plan.profit_token, \
+            self.simulator  # fmt: skip
+        if isinstance(sim, NodeSimulator):
+            return await sim.simulate_sequence_async((tx,), token, a.executor, block, header,
+                                                     overrides=overrides)  # fmt: skip
+        async with self._sim_lock:
+            return await asyncio.to_thread(partial(
+                sim.simulate_sequence, (tx,), token, a.executor, block, header,
+                overrides=overrides))  # fmt: skip
 
     def _sim_tx(self, a: Approved) -> SimTx:
         return SimTx(self.owner, a.executor, a.calldata)

@@ -92,16 +92,7 @@ class MarketState:
     def preview(self, logs: Iterable[Log]) -> tuple[list[Delta], StateView]:
         """What `logs` would change, applied to an overlay over the store, which stays as it
         is: a pending transaction's simulated logs give the state after it, for backruns."""
-        overlay: dict[StateKey, Any] = {}
-        view = StateView(ChainMap(overlay, self._entries))
-        deltas = []
-        for log in logs:
-            handler = self._handlers.get(log.topics[0].lower()) if log.topics else None
-            for key, value in handler(log, view) if handler is not None else ():
-                before = view.get(key)
-                overlay[key] = value
-                deltas.append(Delta(log.block_number, key, before, value))
-        return deltas, view
+        return overlay(self.view, logs, self._handlers)
 
     def _begin_block(self, block: Block) -> list[Delta]:
         if block.number <= self.block:
@@ -148,3 +139,20 @@ class MarketState:
                     Delta(frame.number, key, after, None if before is _MISSING else before)
                 )
         return deltas
+
+
+def overlay(
+    view: StateView, logs: Iterable[Log], handlers: Mapping[str, Handler]
+) -> tuple[list[Delta], StateView]:
+    """`logs` applied by `handlers` (topic0, lowercase -> handler) to an overlay over `view`,
+    which stays as it is: the deltas and the view of the state after them."""
+    layer: dict[StateKey, Any] = {}
+    after = StateView(ChainMap(layer, view._entries))  # type: ignore[arg-type]
+    deltas = []
+    for log in logs:
+        handler = handlers.get(log.topics[0].lower()) if log.topics else None
+        for key, value in handler(log, after) if handler is not None else ():
+            before = after.get(key)
+            layer[key] = value
+            deltas.append(Delta(log.block_number, key, before, value))
+    return deltas, after

@@ -78,8 +78,7 @@ class AaveV3Liquidation(LendingLiquidation):
             for c in colls:
                 model = _aave_model(reserves, account, emode, ts, (d.asset, c.asset))
                 pair = (d.asset, c.asset)
-                found = size_pair(self.config, view, block, pair, hi, model,
-                                  self.config.gas.aave_liquidation)  # fmt: skip
+                found = self._size(view, block, pair, hi, model, self.config.gas.aave_liquidation)
                 best = better(best, found)
         return best
 

@@ -12,6 +12,7 @@ from typing import Final
 from tallyio.core.opportunity import BlockContext, Kind, Opportunity
 from tallyio.core.plan import Action, Plan
 from tallyio.state.store import Delta, StateView
+from tallyio.strategies.liquidation_pair import Model, pair_nets, reprice_pair, size_pair
 from tallyio.strategies.liquidation_sizing import BPS, Candidate, LiquidationConfig
 
 HF_ONE: Final = 10**18
@@ -26,6 +27,8 @@ class LendingLiquidation:
     def __init__(self, config: LiquidationConfig, accounts: Iterable[str] = ()) -> None:
         self.config = config
         self.known: set[str] = {a.lower() for a in accounts}
+        self._armed: Candidate | None = None  # while `reprice` runs: the one pair and amount
+        self._rivals: list[int] = []  # ... and the other pairs' nets it tried
 
     def sync(self, view: StateView) -> None:
         """Nothing to rebuild: every answer is read from `view` when asked; sales prepared on
@@ -78,7 +81,7 @@ class LendingLiquidation:
         for user in dict.fromkeys(a.lower() for a in accounts):
             best = self.best(user, view, block)
             if best is not None and best.net > 0:
-                out.append(self._opportunity(user, best, block))
+                out.append(self.opportunity(user, best, block))
         # net in wei, so accounts owing different tokens compare
         return sorted(out, key=lambda o: -o.net_profit(block.gas_price) * 10**18 // o.eth_price)
 
@@ -99,7 +102,7 @@ class LendingLiquidation:
             users += [u for u in sorted(self.known) if self._holds(view, u, assets)]
         return users
 
-    def _opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity:
+    def opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity:
         cfg, eth_price = self.config, block.eth_price(c.debt_asset)
         assert eth_price is not None  # a candidate exists only where gas could be priced
         cost = c.profit - c.net
@@ -129,6 +132,35 @@ class LendingLiquidation:
                 "flash_source": int(c.flash.loan.source),
             },
         )  # fmt: skip
+
+    def reprice(
+        self, user: str, armed: Candidate, view: StateView, block: BlockContext
+    ) -> Candidate | None:
+        """`armed` (sized on another state: its pair, repayment, sale and loan) priced on
+        `view`, if the account is liquidatable there and it is still its pair's best
+        (liquidation_pair.reprice_pair) and no other pair nets more at the repayments
+        `pair_nets` tries (its whole close, half of it); None otherwise."""
+        self._armed, self._rivals = armed, []
+        try:
+            found = self.best(user, view, block)
+        finally:
+            self._armed = None
+        if found is None or any(net > found.net for net in self._rivals):
+            return None
+        return found
+
+    def _size(
+        self, view: StateView, block: BlockContext, pair: tuple[str, str], hi: int,
+        model: Model, liquidation_gas: int,
+    ) -> Candidate | None:  # fmt: skip
+        """The pair's best repayment in [1, hi] (or, in `reprice`, the armed one's price)."""
+        armed = self._armed
+        if armed is None:
+            return size_pair(self.config, view, block, pair, hi, model, liquidation_gas)
+        if pair != (armed.debt_asset, armed.collateral_asset):
+            self._rivals += pair_nets(self.config, view, block, pair, hi, model, liquidation_gas)
+            return None
+        return reprice_pair(self.config, view, block, pair, hi, model, liquidation_gas, armed)
 
     # Per protocol:
     def best(self, user: str, view: StateView, block: BlockContext) -> Candidate | None:

@@ -9,11 +9,13 @@ cheapest flash loan that route leaves usable, and gas at the block's price in th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from tallyio.core.opportunity import BlockContext
 from tallyio.state.store import StateView
-from tallyio.strategies.liquidation_route import SaleQuote
+from tallyio.strategies.liquidation_route import SaleQuote, pinned_router
 from tallyio.strategies.liquidation_sizing import (
+    BPS,
     Candidate,
     LiquidationConfig,
     balancer_liquidity,
@@ -22,7 +24,7 @@ from tallyio.strategies.liquidation_sizing import (
     maximize,
 )
 
-__all__ = ["Model", "better", "price_candidate", "size_pair"]
+__all__ = ["Model", "better", "pair_nets", "price_candidate", "reprice_pair", "size_pair"]
 
 Model = Callable[[int], tuple[int, int] | None]  # amount -> (repaid, collateral received)
 
@@ -82,6 +84,58 @@ def size_pair(
 
     best = maximize(net, 1, hi, cfg.grid, cfg.tolerance_bps)
     return None if best is None else found[best[0]]
+
+
+def reprice_pair(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    hi: int, model: Model, liquidation_gas: int, armed: Candidate,
+) -> Candidate | None:  # fmt: skip
+    """`armed`'s repayment, along its own sale and with its own loan, priced on `view`; None
+    unless it is still the pair's best there, as far as `size_pair` would tell: neither a
+    repayment one search step (`tolerance_bps` of `hi`) below or above it, nor the best sale of
+    the same collateral along any route nets more than the sizing's tolerance above it. (The
+    net is concave in the repayment along one route, so a repayment no step beats is within a
+    step of the optimum.)"""
+    if armed.amount > hi or (armed.sale is None) != (pair[0] == pair[1]):
+        return None
+    funds = balancer_liquidity(view, cfg.pools, pair[0]) if cfg.balancer_vault else 0
+    pinned = cfg if armed.sale is None else replace(cfg, router=pinned_router(armed.sale))
+
+    def at(x: int, c: LiquidationConfig = pinned) -> Candidate | None:
+        outcome = model(x)
+        if outcome is None:
+            return None
+        return price_candidate(c, view, block, pair, x, outcome, liquidation_gas, funds)
+
+    found = at(armed.amount)
+    if found is None or found.net <= 0 or found.flash.loan != armed.flash.loan:
+        return None
+    step = max(1, hi * cfg.tolerance_bps // BPS)
+    rivals = [at(armed.amount - step)] if armed.amount > step else []
+    if armed.amount < hi:
+        rivals.append(at(min(hi, armed.amount + step)))
+    if any(r is not None and r.net > found.net for r in rivals):
+        return None
+    routed = at(armed.amount, cfg) if armed.sale is not None else None  # any route, same x
+    if routed is not None and routed.net > found.net + found.net * cfg.tolerance_bps // BPS:
+        return None
+    return found
+
+
+def pair_nets(
+    cfg: LiquidationConfig, view: StateView, block: BlockContext, pair: tuple[str, str],
+    hi: int, model: Model, liquidation_gas: int, shares: tuple[int, ...] = (1, 2),
+) -> list[int]:  # fmt: skip
+    """The pair's net at a few repayments (`hi // share`): a quick lower bound on its best."""
+    funds = balancer_liquidity(view, cfg.pools, pair[0]) if cfg.balancer_vault else 0
+    out = []
+    for x in sorted({hi // k for k in shares if hi // k > 0}):
+        outcome = model(x)
+        c = None if outcome is None else price_candidate(
+            cfg, view, block, pair, x, outcome, liquidation_gas, funds)  # fmt: skip
+        if c is not None:
+            out.append(c.net)
+    return out
 
 
 def better(a: Candidate | None, b: Candidate | None) -> Candidate | None:

@@ -16,10 +16,10 @@ from typing import Protocol
 from tallyio.core.plan import ALL_BALANCE, Action
 from tallyio.protocols.balancer import WeightedPool
 from tallyio.state.graph import PoolGraph
-from tallyio.state.routes import Hop, best_route, route_actions
+from tallyio.state.routes import Hop, best_route, path_quote, route_actions
 from tallyio.state.store import StateView
 
-__all__ = ["Router", "SaleQuote", "banned_pools", "graph_router"]
+__all__ = ["Router", "SaleQuote", "banned_pools", "graph_router", "pinned_router"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class SaleQuote:
     amount_out: int
     actions: tuple[Action, ...]
     touches: frozenset[str]  # pool addresses (lowercase), and the Balancer vault if used
+    hops: tuple[Hop, ...] = ()  # the path, so the same sale can be quoted again (armed.py)
 
 
 class Router(Protocol):
@@ -80,6 +81,28 @@ def graph_router(graph: PoolGraph, max_hops: int = 3) -> Router:
             return None
         touches = set(found.pools) | {h.vault for h in found.hops if h.vault}
         actions = actions_for(found.hops)
-        return SaleQuote(amount_in, found.amount_out, actions, frozenset(touches))
+        return SaleQuote(amount_in, found.amount_out, actions, frozenset(touches), found.hops)
+
+    return route
+
+
+def pinned_router(sale: SaleQuote) -> Router:
+    """A Router that sells only along `sale`'s own path (its actions, so its calldata): an
+    armed plan re-priced on the real state keeps the sale it was simulated with."""
+
+    def route(
+        view: StateView,
+        token_in: str,
+        token_out: str,
+        amount_in: int,
+        exclude: frozenset[str] = frozenset(),
+    ) -> SaleQuote | None:
+        ends = (sale.hops[0].token_in, sale.hops[-1].token_out) if sale.hops else None
+        if ends != (token_in.lower(), token_out.lower()) or exclude & sale.touches:
+            return None
+        out = path_quote(view, sale.hops)(amount_in)
+        if not out:
+            return None
+        return SaleQuote(amount_in, out, sale.actions, sale.touches, sale.hops)
 
     return route

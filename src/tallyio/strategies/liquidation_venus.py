@@ -23,7 +23,7 @@ from tallyio.state.positions import (
 )
 from tallyio.state.store import StateView
 from tallyio.strategies.liquidation_base import LendingLiquidation
-from tallyio.strategies.liquidation_pair import better, size_pair
+from tallyio.strategies.liquidation_pair import better
 from tallyio.strategies.liquidation_sizing import Candidate, LiquidationConfig
 
 
@@ -112,7 +112,7 @@ class VenusLiquidation(LendingLiquidation):
         pair = (self.underlying[borrowed], self.underlying[coll])
         gas = self.config.gas.venus_liquidation + (self.LIQUIDATOR_GAS if self.liquidator else 0)
         gas += self.REDEEM_FEE_GAS[self.liquidator is not None] if fee else 0
-        found = size_pair(self.config, view, block, pair, hi, model, gas)
+        found = self._size(view, block, pair, hi, model, gas)
         return None if found is None else replace(found, target=coll)
 
     def _redeemed(

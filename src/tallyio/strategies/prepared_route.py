@@ -78,7 +78,7 @@ class PreparedRouter:
         self.hits += 1
         out, path = best
         touches = {h.pool for h in path} | {h.vault for h in path if h.vault}
-        return SaleQuote(amount_in, out, self._actions_for(path), frozenset(touches))
+        return SaleQuote(amount_in, out, self._actions_for(path), frozenset(touches), path)
 
     def prepare(
         self,
