@@ -254,12 +254,14 @@ class Engine:
         while queue:
             opp = queue.pop()
             key = plan_key(opp)
-            self._journal("record_opportunity", key, block=opp.block, strategy=opp.strategy,
-                          expected_profit=opp.expected_profit, kind=opp.kind.name.lower(),
-                          chain_id=opp.chain_id, gas_estimate=opp.gas_estimate,
-                          profit_token=opp.profit_token, touches=opp.touches,
-                          payload=jsonable(opp.detail))  # fmt: skip
-            self._emit("opportunity", {**describe(opp), "plan_id": key})
+            if self.journal is not None:
+                self._journal("record_opportunity", key, block=opp.block, strategy=opp.strategy,
+                              expected_profit=opp.expected_profit, kind=opp.kind.name.lower(),
+                              chain_id=opp.chain_id, gas_estimate=opp.gas_estimate,
+                              profit_token=opp.profit_token, touches=opp.touches,
+                              payload=jsonable(opp.detail))  # fmt: skip
+            if self.listeners:
+                self._emit("opportunity", {**describe(opp), "plan_id": key})
             reason = self._refusal(opp)
             self._journal("record_decision", key, stage="risk", approved=not reason,
                           reason=reason)  # fmt: skip

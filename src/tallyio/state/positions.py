@@ -91,15 +91,40 @@ def lending_handlers(
 Get = Callable[[StateKey], Any]
 
 
+_RESERVES: dict[int, tuple[AaveMarketRef, tuple[Any, ...], dict[str, aave.ReserveData]]] = {}
+_KEYS: dict[int, tuple[AaveMarketRef, tuple[StateKey, ...]]] = {}
+
+
+def _reserve_keys(ref: AaveMarketRef) -> tuple[StateKey, ...]:
+    """(reserve, price) state keys of each of the ref's reserves, in order, flattened."""
+    held = _KEYS.get(id(ref))
+    if held is None or held[0] is not ref:
+        pool = ref.pool
+        pairs = [(reserve_key("aave_v3", pool, r.asset), price_key("aave_v3", pool, r.asset))
+                 for r in ref.reserves]  # fmt: skip
+        keys = tuple(k for pair in pairs for k in pair)
+        held = _KEYS[id(ref)] = (ref, keys)
+    return held[1]
+
+
 def aave_inputs(
     get: Get, ref: AaveMarketRef
 ) -> tuple[dict[str, aave.ReserveData], dict[int, aave.EModeCategory]]:
-    """The market's reserves (with oracle prices) and e-mode categories, from the state."""
-    reserves = {}
-    for r in ref.reserves:
-        data = get(reserve_key("aave_v3", ref.pool, r.asset))
-        price = get(price_key("aave_v3", ref.pool, r.asset))
-        reserves[data.asset] = replace(data, price=price)
+    """The market's reserves (with oracle prices) and e-mode categories, from the state.
+    The reserves are made again only when an entry they come from changed (a dataclass copy
+    per reserve is most of a liquidation's re-pricing otherwise); treat them as read-only."""
+    reads = tuple(get(k) for k in _reserve_keys(ref))
+    held = _RESERVES.get(id(ref))
+    if held is not None and held[0] is ref and all(
+            a is b for a, b in zip(held[1], reads, strict=True)):  # fmt: skip
+        reserves = held[2]
+    else:
+        reserves = {}
+        for data, price in zip(reads[::2], reads[1::2], strict=True):
+            reserves[data.asset] = replace(data, price=price)
+        if len(_RESERVES) > 64:
+            _RESERVES.clear()
+        _RESERVES[id(ref)] = (ref, reads, reserves)
     emodes = {}
     for c in emode_ids(ref, reserves.values()):
         cat = get(emode_key(ref.pool, c))

@@ -99,10 +99,13 @@ def reprice_pair(
     if armed.amount > hi or (armed.sale is None) != (pair[0] == pair[1]):
         return None
     funds = balancer_liquidity(view, cfg.pools, pair[0]) if cfg.balancer_vault else 0
-    pinned = cfg if armed.sale is None else replace(cfg, router=pinned_router(armed.sale))
+    pinned = _pinned(cfg, armed.sale)
+    seen: dict[int, tuple[int, int] | None] = {}
 
     def at(x: int, c: LiquidationConfig = pinned) -> Candidate | None:
-        outcome = model(x)
+        if x not in seen:
+            seen[x] = model(x)
+        outcome = seen[x]
         if outcome is None:
             return None
         return price_candidate(c, view, block, pair, x, outcome, liquidation_gas, funds)
@@ -120,6 +123,24 @@ def reprice_pair(
     if routed is not None and routed.net > found.net + found.net * cfg.tolerance_bps // BPS:
         return None
     return found
+
+
+_PINNED: dict[int, tuple[LiquidationConfig, SaleQuote, LiquidationConfig]] = {}
+
+
+def _pinned(cfg: LiquidationConfig, sale: SaleQuote | None) -> LiquidationConfig:
+    """`cfg` selling only along `sale`, made once per armed sale: an armed plan is re-priced
+    on every answer of its feed until it fires."""
+    if sale is None:
+        return cfg
+    held = _PINNED.get(id(sale))
+    if held is not None and held[0] is cfg and held[1] is sale:
+        return held[2]
+    if len(_PINNED) > 256:
+        _PINNED.clear()
+    made = replace(cfg, router=pinned_router(sale))
+    _PINNED[id(sale)] = (cfg, sale, made)
+    return made
 
 
 def pair_nets(
