@@ -78,6 +78,11 @@ def _checksummed(value: str) -> str | None:
     return to_checksum_address(value) if is_address(value) else None
 
 
+def checksummed(value: str) -> str:
+    """`value`'s EIP-55 form (cached); ValueError if it is not an address."""
+    return _address(value, "address")
+
+
 def _uint(value: int, what: str, top: int = MAX_UINT256) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
         raise ValueError(f"{what}: {value!r} is not an integer in [0, {top}]")

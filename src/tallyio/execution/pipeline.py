@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from eth_utils import to_checksum_address
 
-from tallyio.core.plan import Plan
+from tallyio.core.plan import Plan, checksummed
 from tallyio.execution.backrun import BackrunError, fetch_leading
 from tallyio.execution.calldata import fast_encode_plan
 from tallyio.execution.fees import FeeCaps, FeeParams, FeePolicy, Fees, ParentHeader
@@ -84,7 +84,7 @@ class Approved:
     calldata: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "executor", to_checksum_address(self.executor))
+        object.__setattr__(self, "executor", checksummed(self.executor))
         if self.gas_estimate <= 0 or self.eth_price <= 0 or self.target_block < 0:
             raise ValueError(f"Approved: bad gas estimate, price or target block: {self}")
         calldata = fast_encode_plan(self.plan)  # == encode_plan(plan), without eth_abi
