@@ -77,6 +77,7 @@ class Arming:
         self.handlers = {k.lower(): h for k, h in price_handlers(targets).items()}
         self.armed: dict[str, Armed] = {}
         self._sized: dict[str, tuple[Candidate, frozenset[StateKey]]] = {}
+        self._seen: int | None = None  # the last block whose deltas `fire` checked
 
     def clear(self) -> None:
         self.armed.clear()
@@ -136,7 +137,11 @@ class Arming:
         self, deltas: Sequence[Delta], view: StateView, block: BlockContext
     ) -> list[Opportunity]:
         """Armed plans the block's feed answers made good, priced on `view`, each carrying its
-        pre-simulated outcome; armed plans something else moved under are dropped."""
+        pre-simulated outcome; armed plans something else moved under are dropped, and all of
+        them after a block whose deltas were not shown here (the strategy was off)."""
+        seen, self._seen = self._seen, block.block
+        if seen is not None and block.block > seen + 1:
+            self.armed.clear()
         if not self.armed:
             return []
         keys = {d.key for d in deltas}
