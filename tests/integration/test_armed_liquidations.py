@@ -223,6 +223,7 @@ class Fired:
     fork: dict[str, tuple[bool, int]]  # strategy -> (success, profit) of the early plan alone
     best: dict[str, Candidate | None]  # strategy -> full search on the post-event state
     order: list[str]  # strategies in the order their plans were submitted
+    kept: dict[str, int]  # strategy -> the executor's profit-token change over its tx's block
 
 
 def _alone(
@@ -234,6 +235,19 @@ def _alone(
     tx = SimTx(running.pipeline.owner, executor, encode_plan(plan))
     out = fork.simulate_sequence([tx], plan.profit_token, executor, block, overrides=overrides)
     return out.success, out.profit
+
+
+def _kept(chain: Devnet, executor: str, token: str, result: Any) -> int:
+    """The executor's `token` balance change over the block `result` landed in, on chain."""
+    block = getattr(result, "block", None)
+    if block is None:
+        return 0
+    data = "0x70a08231" + executor[2:].lower().rjust(64, "0")  # balanceOf(executor)
+
+    def at(n: int) -> int:
+        return int(chain.d.rpc("eth_call", {"to": token, "data": data}, hex(n)), 16)
+
+    return at(block) - at(block - 1)
 
 
 async def _fire(chain: Devnet) -> Fired:
@@ -262,10 +276,12 @@ async def _fire(chain: Devnet) -> Fired:
                 for o, _ in _early(found)}  # fmt: skip
         best = {name: e.best(name, user) for name, user in users.items()}
         order = [o.strategy for o, _ in e.running.engine.stats.results]
+        kept = {name: _kept(chain, e.running.executor_address, o.plan.profit_token, r)
+                for name, found in results.items() for o, r in found}  # fmt: skip
     finally:
         await e.running.close()
     return Fired(watched, weth, armed, armed_block, override, event_block, results, fork, best,
-                 order)  # fmt: skip
+                 order, kept)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -312,24 +328,31 @@ def test_the_feed_answer_fires_the_armed_plans_priced_on_the_real_state(fired: F
         best = fired.best[name]
         assert best is not None and best.net > 0
         assert opp.detail["net_profit"] * 100 >= best.net * 99, (name, opp.detail, best.net)
+        print(f"{name}: armed at {a.contingent.answer} (pre-simulated {a.outcome.profit}), "
+              f"fired: expected {opp.expected_profit} = fork {profit}; net "
+              f"{opp.detail['net_profit']} vs best() {best.net} (repay {a.candidate.amount} "
+              f"vs {best.amount})")  # fmt: skip
         assert len(fired.results[name]) == 1, "the full pass left the fired account alone"
 
 
 def test_the_armed_plans_land_with_their_expected_profit(fired: Fired) -> None:
     first, second = fired.order[:2]
     assert {first, second} == set(LIQUIDATIONS)
-    opp, result = fired.results[first][0]
-    landed = _included(result)
-    # first in its conflict group: its pre-simulation stood in for a simulation
+    (opp, result), (opp2, result2) = fired.results[first][0], fired.results[second][0]
+    assert opp.touches & opp2.touches, "one conflict group: the WETH/USDC sale pool, the lender"
+    landed, landed2 = _included(result), _included(result2)
+    # first in its group: its pre-simulation stood in for a simulation, its profit re-priced
     assert landed.outcome is not None and landed.outcome.steps == opp.presimulated.steps
     assert landed.realised_profit == landed.outcome.profit == opp.expected_profit
-    # behind it (the same WETH/USDC pool): simulated behind it, and it keeps that simulation's
-    opp2, result2 = fired.results[second][0]
-    landed2 = _included(result2)
+    assert fired.kept[first] == opp.expected_profit  # the chain agrees, to the wei
+    # second: simulated behind the first (what it adds after it), and it keeps that
     assert landed2.outcome is not None and landed2.outcome.steps != opp2.presimulated.steps
-    assert landed2.realised_profit == landed2.outcome.profit > 0
+    assert landed2.realised_profit == landed2.outcome.profit == fired.kept[second] > 0
     assert landed2.block is not None and landed.block is not None
     assert landed2.block >= landed.block
+    print(f"{first}: kept {fired.kept[first]} of {opp.expected_profit} expected; {second} "
+          f"behind it: kept {fired.kept[second]}, simulated {landed2.outcome.profit}, "
+          f"expected alone {opp2.expected_profit}")  # fmt: skip
 
 
 # -- what an armed plan must not do -------------------------------------------------------------
