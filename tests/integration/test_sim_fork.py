@@ -12,6 +12,7 @@ from web3.contract.contract import ContractFunction
 from tallyio.devnet import uniswap_v2 as v2
 from tallyio.devnet.context import DeployContext
 from tallyio.devnet.deployer import load_artifact
+from tallyio.devnet.scenarios import SPARE
 from tallyio.sim import ForkSimulator, SimTx
 from tallyio.sim import fork as fork_module
 
@@ -244,8 +245,7 @@ def test_a_reorg_to_the_same_height_replaces_the_fork(chain: Any) -> None:
     old = sim.at_block(head, old_hash)
     # one transfer in the replacement block: an empty one mined in the same second as the
     # block it replaces would have the same hash (no reorg at all)
-    spare = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # anvil's last dev account
-    chain.d.rpc("anvil_reorg", 1, [[{"from": spare, "to": spare, "value": "0x1"}, 0]])
+    chain.d.rpc("anvil_reorg", 1, [[{"from": SPARE, "to": SPARE, "value": "0x1"}, 0]])
     new_hash = chain.d.rpc("eth_getBlockByNumber", hex(head), False)["hash"]
     assert new_hash != old_hash and chain.d.block_number() == head
     fresh = sim.at_block(head, new_hash)
