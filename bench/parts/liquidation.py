@@ -305,15 +305,44 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1_000, 3)
 
 
+UNARMED_FIGURES = ("samples", "missed", "first_signed_was_armed", "p50_ms", "p99_ms", "max_ms",
+                   "stages_p50_ms")  # fmt: skip
+
+
 async def _measure_size(
     manifest: dict[str, Any], client: ChainClient, shock: tuple[Block, Block, list[Log]], n: int
 ) -> dict[str, Any]:
-    before, block, logs = shock
+    """The samples with arming (the runner's engine), then again on the same engine with it
+    off (no plan armed: the watched accounts are sized and simulated on the event's path)."""
     rec = Recorder()
-    engine, pipeline = await _engine(manifest, client, before, n, rec)
+    engine, pipeline = await _engine(manifest, client, shock[0], n, rec)
+    armed = await _samples(engine, pipeline, rec, shock)
+    parity = await asyncio.to_thread(_fork_parity, manifest, pipeline.owner, pipeline.quoted[-2:])
+    engine.presimulate = None
+    for s in _liquidations(engine.strategies):
+        if s.arming is not None:
+            s.arming.clear()
+    unarmed = await _samples(engine, pipeline, rec, shock)
+    books: list[Any] = [s.monitor.book for s in _liquidations(engine.strategies)]
+    return {
+        "borrowers": sum(len(b.accounts) for b in books),
+        "synthetic_borrowers": n,
+        "watched_accounts": sum(len(s.watch_list()) for s in _liquidations(engine.strategies)),
+        **armed,
+        "simulator": SIMULATOR,
+        "node_equals_fork": parity,
+        "without_arming": {k: unarmed[k] for k in UNARMED_FIGURES},
+    }
+
+
+async def _samples(
+    engine: Engine, pipeline: SigningExecutor, rec: Recorder, shock: tuple[Block, Block, list[Log]]
+) -> dict[str, Any]:
+    before, block, logs = shock
     latencies: list[float] = []
     stages: dict[str, list[float]] = defaultdict(list)
-    missed = 0
+    missed = armed_first = 0
+    found, hits = engine.stats.opportunities, _prepared_hits(engine)
     for i in range(WARMUP + SAMPLES):
         rec.take()
         if isinstance(pipeline.simulator, NodeSimulator):
@@ -330,31 +359,29 @@ async def _measure_size(
             missed += 1
             continue
         latencies.append(latency)
+        armed_first += pipeline.quoted[quoted][0].presimulated is not None
         for stage in STAGES:
             stages[stage].append(taken.get(stage, 0.0))
         stages["fees"][-1] = taken.get("prepare", 0.0) - taken.get("simulate", 0.0)
-    found = engine.stats.opportunities // (WARMUP + SAMPLES)
-    routers = {
-        id(r): r for r in (s.strategy.config.router for s in _liquidations(engine.strategies))
-    }
-    prepared = sum(getattr(r, "hits", 0) for r in routers.values()) // (WARMUP + SAMPLES)
-    books: list[Any] = [s.monitor.book for s in _liquidations(engine.strategies)]
+    runs = WARMUP + SAMPLES
     return {
-        "borrowers": sum(len(b.accounts) for b in books),
-        "synthetic_borrowers": n,
         "samples": len(latencies),
         "missed": missed,
-        "opportunities_per_event": found,
-        "prepared_sale_quotes_per_event": prepared,
+        "opportunities_per_event": (engine.stats.opportunities - found) // runs,
+        "first_signed_was_armed": f"{armed_first} of {len(latencies)}",
+        "prepared_sale_quotes_per_event": (_prepared_hits(engine) - hits) // runs,
         "p50_ms": _ms(percentile(latencies, 0.5)) if latencies else None,
         "p99_ms": _ms(percentile(latencies, 0.99)) if latencies else None,
         "max_ms": _ms(max(latencies)) if latencies else None,
         "stages_p50_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
-        "simulator": SIMULATOR,
-        "node_equals_fork": await asyncio.to_thread(
-            _fork_parity, manifest, pipeline.owner, pipeline.quoted[quoted:]
-        ),
     }
+
+
+def _prepared_hits(engine: Engine) -> int:
+    routers = {
+        id(r): r for r in (s.strategy.config.router for s in _liquidations(engine.strategies))
+    }
+    return sum(getattr(r, "hits", 0) for r in routers.values())
 
 
 async def _eth_call_ms(manifest: dict[str, Any], client: ChainClient) -> dict[str, float]:
@@ -388,6 +415,13 @@ async def _measure(manifest: dict[str, Any], sizes: Sequence[int]) -> dict[str, 
         "stages": "per event, summed over every plan it produced (Aave and Venus each sized, "
         "simulated and signed); fees is the pipeline's quote from the engine's head (no header "
         "RPC); sizing quotes sales on paths prepared in the idle step before the event",
+        "arming": "as the runner: the idle step before the event arms the nearest watched "
+        "accounts (sized past their trigger, simulated ahead with the feed overridden); an armed "
+        "plan the event makes good is re-priced exactly and signed without a simulation on the "
+        "way (strategies/armed.py). The synthetic borrowers sit at HF 1.2-5, outside the watch "
+        "band, so the watched accounts are the seeded ones the shock liquidates; "
+        "`without_arming` is the same engine with arming off (every plan sized and simulated "
+        "on the event's path), as when an account goes under unwatched or beyond the armed few",
         "shock": f"WETH {SHOCK_PCT}%",
         "eth_call_ms": eth_call,
         "by_borrowers": by_size,
