@@ -86,6 +86,10 @@ class AaveV3Liquidation(LendingLiquidation):
         account = view.get(account_key("aave_v3", self.market, user))
         return account is not None and any(p.asset in assets for p in account.positions)
 
+    def _in_emode(self, view: StateView, user: str, categories: set[int]) -> bool:
+        account = view.get(account_key("aave_v3", self.market, user))
+        return account is not None and account.emode_category in categories
+
     def _sales(
         self, view: StateView, user: str, block: BlockContext
     ) -> list[tuple[tuple[str, str], int]]:

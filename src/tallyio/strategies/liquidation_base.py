@@ -88,6 +88,7 @@ class LendingLiquidation:
     def _touched(self, deltas: Sequence[Delta], view: StateView) -> list[str]:
         users: list[str] = []
         assets: set[str] = set()
+        categories: set[int] = set()
         for d in deltas:
             key = d.key
             if not (isinstance(key, tuple) and len(key) == 4 and key[1:3] == (
@@ -98,9 +99,17 @@ class LendingLiquidation:
                 users.append(key[3])
             elif key[0] in ("price", "reserve"):
                 assets.add(key[3])
-        if assets:
-            users += [u for u in sorted(self.known) if self._holds(view, u, assets)]
+            elif key[0] == "emode":  # a category's thresholds or price source changed
+                categories.add(key[3])
+        if assets or categories:
+            held = self._holds
+            users += [u for u in sorted(self.known)
+                      if held(view, u, assets) or self._in_emode(view, u, categories)]  # fmt: skip
         return users
+
+    def _in_emode(self, view: StateView, user: str, categories: set[int]) -> bool:
+        """Is `user` in one of these e-mode categories (markets without e-mode: never)?"""
+        return False
 
     def opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity:
         cfg, eth_price = self.config, block.eth_price(c.debt_asset)

@@ -23,6 +23,7 @@ from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
 from tallyio.protocols.aave_v3_math import RAY, percent_mul
 from tallyio.protocols.uniswap_v2 import V2Pool, get_amount_out
+from tallyio.state.lending_keys import emode_key
 from tallyio.state.pools import pool_key
 from tallyio.state.positions import (
     AaveMarketRef,
@@ -253,6 +254,10 @@ def test_process_follows_account_and_price_deltas() -> None:
     assert len(strategy.process([moved], view, block)) == 1  # known from the first delta
     other = Delta(BLOCK, price_key("aave_v3", "0x" + "ff" * 20, held), 1, 2)
     assert strategy.process([other], view, block) == []
+    category = Delta(BLOCK, emode_key(POOL, account.emode_category), None, None)
+    assert len(strategy.process([category], view, block)) == 1  # its category's terms moved
+    elsewhere = Delta(BLOCK, emode_key(POOL, account.emode_category + 1), None, None)
+    assert strategy.process([elsewhere], view, block) == []
 
 
 # -- Venus --------------------------------------------------------------------------------------
