@@ -51,6 +51,7 @@ IDLE_WAIT = 0.05  # seconds a block's submissions get before idle work may take 
 # Loop turns the early submissions get before the full pass: one reaches the pipeline's send
 # task, the next signs and starts the send (a journal write on the way takes a thread, longer).
 EARLY_YIELDS = 3
+ARM_FAILURES = 3  # pre-simulations failing in a row before arming is switched off
 
 
 class EngineStrategy(Protocol):
@@ -105,6 +106,7 @@ class Engine:
         self.context, self.gate, self.journal, self.metrics = context, gate, journal, metrics
         self.listeners = list(listeners)
         self.preview, self.presimulate = preview, presimulate
+        self._arm_failures = 0
         self.stats = EngineStats()
         self.block: BlockContext | None = None
         self._header: Block | None = None
@@ -343,12 +345,24 @@ class Engine:
                                    self._timed):  # fmt: skip
             try:
                 outcome = await self.presimulate(contingent, block)
-            except Exception:  # arming is an optimisation: its failure must not stop us
-                log.exception("engine: %s: a contingency could not be simulated", s.name)
-                continue
+            except Exception as exc:  # arming is an optimisation: its failure must not stop us
+                self._arm_failed(s.name, exc)
+                return
+            self._arm_failures = 0
             if self._header is not header:
                 return
             s.arm(contingent, outcome)
+
+    def _arm_failed(self, name: str, exc: Exception) -> None:
+        """A pre-simulation failed (a node without state overrides, a fork that broke): say
+        so, and after ARM_FAILURES in a row stop arming (every plan then goes the usual way)."""
+        self._arm_failures += 1
+        log.warning("engine: %s: a plan could not be simulated ahead: %s", name, exc)
+        if self._arm_failures >= ARM_FAILURES:
+            self.presimulate = None
+            log.error("engine: arming is off after %d failed pre-simulations in a row; "
+                      "liquidations are sized and simulated when their event comes",
+                      self._arm_failures)  # fmt: skip
 
     def _refusal(self, opp: Opportunity) -> str:
         """Why `opp` may not go now ("" if it may). One that touches nothing but what a
