@@ -340,6 +340,15 @@ class Plan:
             for step in action.actions if isinstance(action, Guarded) else (action,):
                 _check_reentry(self.loan, step)
 
+    def with_min_profit(self, min_profit: int) -> Plan:
+        """This plan with another minProfit (everything else was checked when it was made)."""
+        _uint(min_profit, "Plan.min_profit")
+        copy = object.__new__(Plan)
+        for name in ("actions", "profit_token", "loan", "tip_bps"):
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "min_profit", min_profit)
+        return copy
+
 
 # Lenders that lock themselves while lending: a swap on them inside their own loan reverts
 # (Balancer's vault is nonReentrant: BAL#400; a V3 pool holds its lock during flash: LOK).

@@ -19,7 +19,7 @@ An armed plan goes stale, and is dropped, when any of those moves in a block wit
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tallyio.core.events import Log
@@ -46,7 +46,9 @@ class Repricer(Protocol):
         self, user: str, armed: Candidate, view: StateView, block: BlockContext
     ) -> Candidate | None: ...
 
-    def opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity: ...
+    def opportunity(
+        self, user: str, c: Candidate, block: BlockContext, armed: Any = None
+    ) -> Opportunity: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +164,11 @@ class Arming:
         c = self.strategy.reprice(armed.account, armed.candidate, view, block)
         if c is None:
             return None
-        opp = self.strategy.opportunity(armed.account, c, block)
-        simulated = armed.contingent.opportunity.plan
-        if replace(opp.plan, min_profit=simulated.min_profit) != simulated:
-            return None  # not the calldata that was simulated (cannot happen: same inputs)
-        return replace(opp, presimulated=armed.outcome, detail={
-            **opp.detail, "armed_answer": armed.contingent.answer,
-            "armed_block": armed.contingent.opportunity.block,
-            "armed_profit": armed.outcome.profit})  # fmt: skip
+        if (c.amount, c.flash.loan, c.sale.actions if c.sale else ()) != (
+                armed.candidate.amount, armed.candidate.flash.loan,
+                armed.candidate.sale.actions if armed.candidate.sale else ()):  # fmt: skip
+            return None  # not what was simulated (cannot happen: reprice keeps all three)
+        return self.strategy.opportunity(armed.account, c, block, armed)
 
     def _disturbed(self, armed: Armed, keys: Iterable[StateKey]) -> bool:
         """Did anything the armed plan depends on, other than its feed's answer, move?"""

@@ -7,7 +7,7 @@ liquidation_venus.py (Venus).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from tallyio.core.opportunity import BlockContext, Kind, Opportunity
 from tallyio.core.plan import Action, Plan
@@ -111,15 +111,20 @@ class LendingLiquidation:
         """Is `user` in one of these e-mode categories (markets without e-mode: never)?"""
         return False
 
-    def opportunity(self, user: str, c: Candidate, block: BlockContext) -> Opportunity:
+    def opportunity(
+        self, user: str, c: Candidate, block: BlockContext, armed: Any = None
+    ) -> Opportunity:
+        """`c` as an Opportunity; `armed` (armed.py's Armed): the plan it was pre-simulated as,
+        its minProfit re-priced, carrying that outcome."""
         cfg, eth_price = self.config, block.eth_price(c.debt_asset)
         assert eth_price is not None  # a candidate exists only where gas could be priced
         cost = c.profit - c.net
-        floor = max(cost, c.profit * cfg.min_profit_bps // BPS)
-        sale = c.sale.actions if c.sale is not None else ()
-        plan = Plan(
-            (self._action(user, c), *sale), c.debt_asset, min(floor, c.profit), c.flash.loan
-        )
+        floor = min(max(cost, c.profit * cfg.min_profit_bps // BPS), c.profit)
+        if armed is None:
+            sale = c.sale.actions if c.sale is not None else ()
+            plan = Plan((self._action(user, c), *sale), c.debt_asset, floor, c.flash.loan)
+        else:  # the same actions and loan (re-priced on them), so a copy but for minProfit
+            plan = armed.contingent.opportunity.plan.with_min_profit(floor)
         touches = {self.market, user, c.flash.loan.lender, *(c.sale.touches if c.sale else ())}
         return Opportunity(
             strategy=self.name,
@@ -139,7 +144,12 @@ class LendingLiquidation:
                 "seized": c.seized, "sale_out": c.sale.amount_out if c.sale else c.seized,
                 "flash_fee": c.flash.fee, "net_profit": c.net, "lender": c.flash.loan.lender,
                 "flash_source": int(c.flash.loan.source),
+                **({} if armed is None else {
+                    "armed_answer": armed.contingent.answer,
+                    "armed_block": armed.contingent.opportunity.block,
+                    "armed_profit": armed.outcome.profit}),
             },
+            presimulated=None if armed is None else armed.outcome,
         )  # fmt: skip
 
     def reprice(
