@@ -19,6 +19,7 @@ from tallyio.state.graph import PoolGraph
 from tallyio.state.prices import price_key
 from tallyio.state.store import Delta, StateView
 from tallyio.strategies.arbitrage import ArbitrageConfig, ArbitrageStrategy
+from tallyio.strategies.arbitrage_search import avoided, clear_of
 
 USD_UNIT = 10**8  # the Aave oracle's USD prices have 8 decimals
 
@@ -47,6 +48,7 @@ class PricedArbitrage:
         self.inner, self.market = inner, market
         self._whole = True  # the first block after start (or a reload) searches every cycle
         self._carry: set[str] = set()  # pools of the last block's opportunities
+        self._acted: Opportunity | None = None  # what `early` gave for this block's deltas
 
     @classmethod
     def build(cls, market: DevnetMarket, graph: PoolGraph, keep_share_bps: int) -> PricedArbitrage:
@@ -54,21 +56,38 @@ class PricedArbitrage:
 
     def sync(self, view: StateView) -> None:
         self.inner.sync(view)
-        self._whole = True
+        self._whole, self._acted = True, None
+
+    def early(
+        self, deltas: Sequence[Delta], view: StateView, block: BlockContext
+    ) -> list[Opportunity]:
+        """The best cycle through the pools the deltas moved, acted on before `process`.
+        None on a block that searches every cycle (`process` does it all), nor on one that
+        moved a price the lending markets read: a liquidation may come of it in `process`,
+        and one selling through our cycle's pools must go first, simulated with our plan
+        behind it in one group, not held a block behind ours."""
+        if self._whole or any(_price_moved(d) for d in deltas):
+            return []
+        found = self.inner.early(deltas, view, block)
+        self._acted = found[0] if found else None
+        return [self._priced(o, view) for o in found]
 
     def process(
         self, deltas: Sequence[Delta], view: StateView, block: BlockContext
     ) -> list[Opportunity]:
         # not first=True: plans behind the best through the same pool still add profit when
         # simulated after it (the e2e test counts them)
+        acted, self._acted = self._acted, None
         found = self.inner.process(deltas, view, block)
         if self._whole:  # a cycle that paid before we started moved no pool: it has no delta
             self._whole = False
             found = self.inner.evaluate(list(self.inner.graph.pools), block)
         elif self._carry:  # one not taken (a conflict, a group-mate's simulation) moved nothing
-            found = _merged(found, self.inner.evaluate(sorted(self._carry), block),
-                            self.inner.config.max_opportunities)  # fmt: skip
-        self._carry = {p for o in found for p in o.detail["pools"]}
+            carried = self.inner.evaluate(sorted(self._carry), block, avoid=avoided(acted))
+            found = _merged(found, carried, self.inner.config.max_opportunities)
+            found = clear_of(found, acted)  # `early` sent it: not again, nothing held behind it
+        taken = found if acted is None else [*found, acted]
+        self._carry = {p for o in taken for p in o.detail["pools"]}
         return [self._priced(o, view) for o in found]
 
     def _priced(self, opp: Opportunity, view: StateView) -> Opportunity:
@@ -83,6 +102,11 @@ class PricedArbitrage:
         price = view.get(price_key("aave_v3", self.market.aave.pool, token.lower())) or 0
         unit = 10 ** self.market.decimals.get(token.lower(), 18)
         return int(amount * price // (USD_UNIT * unit))
+
+
+def _price_moved(delta: Delta) -> bool:
+    key = delta.key
+    return isinstance(key, tuple) and bool(key) and key[0] in ("price", "feed")
 
 
 def _merged(a: list[Opportunity], b: list[Opportunity], limit: int) -> list[Opportunity]:

@@ -189,17 +189,25 @@ class CycleIndex:
         """Ids of every cycle through `pool`."""
         return self._by_pool.get(pool.lower(), np.zeros(0, dtype=np.int64))
 
-    def screen(self, pools: Iterable[str], threshold: float = 0.0) -> Ints:
+    def screen(self, pools: Iterable[str], threshold: float = 0.0, *, ranked: bool = True) -> Ints:
         """Ids of the cycles through any of `pools` whose log rates sum above `threshold`, best
-        first (the float screen: a candidate still needs the exact check)."""
-        parts = [self.through(p) for p in pools]
-        ids = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        first (the float screen: a candidate still needs the exact check); with `ranked` off,
+        in id order (a caller ranking them its own way skips the sort)."""
+        ids = self._through_any([self.through(p) for p in pools])
         if not len(ids):
             return ids
         score = self.log_rate[self.edges[ids]].sum(axis=1)
         keep = score > threshold
         ids, score = ids[keep], score[keep]
-        return ids[np.argsort(-score, kind="stable")]
+        return ids[np.argsort(-score, kind="stable")] if ranked else ids
+
+    @staticmethod
+    def _through_any(parts: list[Ints]) -> Ints:
+        """The union of sorted id arrays, sorted (one pool's is itself: the common case)."""
+        if len(parts) <= 1:
+            return parts[0] if parts else np.zeros(0, dtype=np.int64)
+        ids = np.sort(np.concatenate(parts))
+        return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
 
     def score(self, ids: Ints) -> npt.NDArray[np.float64]:
         return self.log_rate[self.edges[ids]].sum(axis=1)
