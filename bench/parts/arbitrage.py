@@ -202,7 +202,8 @@ async def _measure_size(
         "stages_p50_ms": {k: _ms(v) for k, v in p50.items()},
         "cycles_through_event_pool": through,
         "cycles_screened_per_s": round(through / p50["strategy"]),
-        "cycles_sized_exactly_per_event": min(screened, inner.config.max_candidates),
+        "cycles_passing_screen_per_event": screened,
+        "sizing_candidates_per_event": min(screened, inner.config.max_candidates),
         **naive,
         "speedup_vs_naive_search": round(naive["naive_search_ms"] / (p50["strategy"] * 1e3), 1),
         "speedup_vs_naive_event_to_signed": round(
