@@ -11,6 +11,7 @@ import hashlib
 import heapq
 from collections.abc import Sequence
 
+from tallyio.core.memo import Recent
 from tallyio.core.opportunity import Opportunity
 
 
@@ -50,17 +51,10 @@ def conflict_groups(opps: Sequence[Opportunity]) -> list[list[Opportunity]]:
     return sorted((g[1] for g in groups), key=lambda g: order[id(g[0])])
 
 
-_KEYS: dict[int, tuple[Opportunity, str]] = {}  # id -> (the opportunity, its key): recent ones
+_KEYS: Recent[str] = Recent(1_024)  # the engine and the submitter both ask
 
 
 def plan_key(opp: Opportunity) -> str:
-    """A stable id for journaling an opportunity before the executor derives its plan id
-    (remembered for recent opportunities: the engine and the submitter both ask)."""
-    held = _KEYS.get(id(opp))
-    if held is not None and held[0] is opp:
-        return held[1]
-    digest = hashlib.sha256(repr((opp.plan, opp.block, opp.chain_id)).encode()).hexdigest()
-    if len(_KEYS) >= 1_024:
-        _KEYS.clear()
-    _KEYS[id(opp)] = (opp, digest[:16])
-    return digest[:16]
+    """A stable id for journaling an opportunity before the executor derives its plan id."""
+    return _KEYS.get(opp, lambda: hashlib.sha256(
+        repr((opp.plan, opp.block, opp.chain_id)).encode()).hexdigest()[:16])  # fmt: skip

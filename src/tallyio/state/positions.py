@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from tallyio.core.events import Log
+from tallyio.core.memo import Recent
 from tallyio.protocols import aave_v3 as aave
 from tallyio.protocols import venus
 from tallyio.state.aave_handlers import _AaveHandlers, aave_position, with_aave_position
@@ -91,20 +92,20 @@ def lending_handlers(
 Get = Callable[[StateKey], Any]
 
 
-_RESERVES: dict[int, tuple[AaveMarketRef, tuple[Any, ...], dict[str, aave.ReserveData]]] = {}
-_KEYS: dict[int, tuple[AaveMarketRef, tuple[StateKey, ...]]] = {}
+_RESERVES: Recent[dict[str, aave.ReserveData]] = Recent(64)
+_KEYS: Recent[tuple[StateKey, ...]] = Recent(64)
 
 
 def _reserve_keys(ref: AaveMarketRef) -> tuple[StateKey, ...]:
     """(reserve, price) state keys of each of the ref's reserves, in order, flattened."""
-    held = _KEYS.get(id(ref))
-    if held is None or held[0] is not ref:
+
+    def make() -> tuple[StateKey, ...]:
         pool = ref.pool
         pairs = [(reserve_key("aave_v3", pool, r.asset), price_key("aave_v3", pool, r.asset))
                  for r in ref.reserves]  # fmt: skip
-        keys = tuple(k for pair in pairs for k in pair)
-        held = _KEYS[id(ref)] = (ref, keys)
-    return held[1]
+        return tuple(k for pair in pairs for k in pair)
+
+    return _KEYS.get(ref, make)
 
 
 def aave_inputs(
@@ -114,17 +115,12 @@ def aave_inputs(
     The reserves are made again only when an entry they come from changed (a dataclass copy
     per reserve is most of a liquidation's re-pricing otherwise); treat them as read-only."""
     reads = tuple(get(k) for k in _reserve_keys(ref))
-    held = _RESERVES.get(id(ref))
-    if held is not None and held[0] is ref and all(
-            a is b for a, b in zip(held[1], reads, strict=True)):  # fmt: skip
-        reserves = held[2]
-    else:
-        reserves = {}
-        for data, price in zip(reads[::2], reads[1::2], strict=True):
-            reserves[data.asset] = replace(data, price=price)
-        if len(_RESERVES) > 64:
-            _RESERVES.clear()
-        _RESERVES[id(ref)] = (ref, reads, reserves)
+
+    def make() -> dict[str, aave.ReserveData]:
+        pairs = zip(reads[::2], reads[1::2], strict=True)
+        return {data.asset: replace(data, price=price) for data, price in pairs}
+
+    reserves = _RESERVES.get(ref, make, *reads)
     emodes = {}
     for c in emode_ids(ref, reserves.values()):
         cat = get(emode_key(ref.pool, c))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from tallyio.core.memo import Recent
 from tallyio.core.opportunity import BlockContext
 from tallyio.state.store import StateView
 from tallyio.strategies.liquidation_route import SaleQuote, pinned_router
@@ -125,7 +126,7 @@ def reprice_pair(
     return found
 
 
-_PINNED: dict[int, tuple[LiquidationConfig, SaleQuote, LiquidationConfig]] = {}
+_PINNED: Recent[LiquidationConfig] = Recent()
 
 
 def _pinned(cfg: LiquidationConfig, sale: SaleQuote | None) -> LiquidationConfig:
@@ -133,14 +134,7 @@ def _pinned(cfg: LiquidationConfig, sale: SaleQuote | None) -> LiquidationConfig
     on every answer of its feed until it fires."""
     if sale is None:
         return cfg
-    held = _PINNED.get(id(sale))
-    if held is not None and held[0] is cfg and held[1] is sale:
-        return held[2]
-    if len(_PINNED) > 256:
-        _PINNED.clear()
-    made = replace(cfg, router=pinned_router(sale))
-    _PINNED[id(sale)] = (cfg, sale, made)
-    return made
+    return _PINNED.get(sale, lambda: replace(cfg, router=pinned_router(sale)), cfg)
 
 
 def pair_nets(
