@@ -212,10 +212,7 @@ class Engine:
         with self._timed("strategy"):
             deltas, view = self.state.preview(logs)
             found = [o for s in takers for o in s.process_pending(tx, deltas, view, block)]
-        self.stats.opportunities += len(found)
-        for opp in found:
-            self._count("opportunities_total", opp.strategy)
-        self._act(found)
+        self._act(self._found(found))
 
     def _early(self) -> list[Opportunity]:
         """Strategies' `early` opportunities on this block's deltas (the deltas stay for
@@ -228,10 +225,7 @@ class Engine:
                 early = getattr(s, "early", None)
                 if early is not None and self.enabled.get(s.name, True):
                     found += early(self._deltas, self.state.view, self.block)
-        self.stats.opportunities += len(found)
-        for opp in found:
-            self._count("opportunities_total", opp.strategy)
-        return found
+        return self._found(found)
 
     def _strategize(self) -> list[Opportunity]:
         deltas, self._deltas = self._deltas, []
@@ -242,6 +236,10 @@ class Engine:
             for s in self.strategies:
                 if self.enabled.get(s.name, True):
                     found += s.process(deltas, self.state.view, self.block)
+        return self._found(found)
+
+    def _found(self, found: list[Opportunity]) -> list[Opportunity]:
+        """`found`, counted in the stats and the metrics."""
         self.stats.opportunities += len(found)
         for opp in found:
             self._count("opportunities_total", opp.strategy)
